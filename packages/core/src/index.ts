@@ -1,0 +1,73 @@
+export { canonicalJson, signingPayload } from './canonical.js'
+export { type Decision, type DecideInput, decide } from './decide.js'
+export { type DocumentRead, encodeDocument, readDocument, writeDocument } from './document.js'
+export {
+  ConfigError,
+  DocumentError,
+  InvalidKeyError,
+  isRelupError,
+  RelupError,
+  StorageTransportError,
+  UnsupportedCapabilityError,
+} from './errors.js'
+export { fingerprint } from './fingerprint.js'
+export { newToken, newUpgradeId, upgradeIdFromRef } from './ids.js'
+export { assertAppName, type RelupKeys, relupKeys } from './keys.js'
+export { isLockExpired, type LockDocument, lockSchema, parseLock } from './lock.js'
+export { type LastResult, type MachineRecord, machineRecordSchema, parseMachineRecord } from './machine.js'
+export {
+  diffManifests,
+  isNativeAddon,
+  type ManifestDiff,
+  type ManifestFile,
+  type ModuleManifest,
+  moduleManifestSchema,
+  parseModuleManifest,
+} from './manifest.js'
+export { type LocalMarker, localMarkerSchema, parseLocalMarker } from './marker.js'
+export {
+  type ArtifactRef,
+  type CurrentPointer,
+  currentPointerSchema,
+  type HotUpgrade,
+  hotUpgradeSchema,
+  initialPointer,
+  PREVIOUS_BASES_LIMIT,
+  parseCurrentPointer,
+  parseHotUpgrade,
+  resetPointer,
+  type UpgradeSignature,
+  withHotUpgrade,
+} from './pointer.js'
+export {
+  type MachineResult,
+  machineResultSchema,
+  parseMachineResult,
+  type ResultError,
+  type ResultStatus,
+  type UpgradeStats,
+} from './result.js'
+export { type Schema, SchemaIssue } from './schema.js'
+export {
+  assertCapability,
+  assertOptionsSupported,
+  bodyToBytes,
+  type DeleteOptions,
+  type DeleteResult,
+  folderPrefix,
+  type GetOptions,
+  type GetResult,
+  type GetStreamResult,
+  LIST_LIMIT,
+  type ListItem,
+  type ListOptions,
+  type ListPage,
+  listAll,
+  type PutBody,
+  type PutOptions,
+  type PutResult,
+  type Storage,
+  type StorageCapabilities,
+  type StorageCapability,
+  validateKey,
+} from './storage.js'

@@ -1,0 +1,72 @@
+/**
+ * The module manifest: what a hot release contains, file by file. The swap engine diffs two
+ * manifests to reload only what changed and to refuse what cannot be hot-swapped.
+ */
+import { sha256Hex } from './patterns.js'
+import { array, nullable, number, object, parseWith, record, type Schema, string } from './schema.js'
+
+export interface ManifestFile {
+  sha256: string
+  size: number
+}
+
+export interface ModuleManifest {
+  /** Relative POSIX paths inside the release directory → content hash and size. */
+  files: Record<string, ManifestFile>
+  /** Relative paths of native addons (`.node` files) the release contains. */
+  nativeAddons: string[]
+  /** `process.versions.modules` the release was built for, when it matters (it has native addons). */
+  nodeAbi: string | null
+}
+
+const relativePath = string({
+  pattern: /^(?!\/)(?!.*(^|\/)\.\.?(\/|$))[^\0\\]+$/,
+  what: 'a relative POSIX path without "." or ".." segments',
+})
+
+export const moduleManifestSchema: Schema<ModuleManifest> = object<ModuleManifest>({
+  files: record(object<ManifestFile>({ sha256: sha256Hex, size: number({ integer: true, min: 0 }) })),
+  nativeAddons: array(relativePath),
+  nodeAbi: nullable(string({ nonEmpty: true })),
+})
+
+export function parseModuleManifest(input: unknown, key?: string): ModuleManifest {
+  const manifest = parseWith(moduleManifestSchema, input, { document: 'module manifest', key })
+  for (const path of Object.keys(manifest.files)) relativePath(path, `files.${path}`)
+  return manifest
+}
+
+export const isNativeAddon = (path: string) => path.endsWith('.node')
+
+export interface ManifestDiff {
+  added: string[]
+  changed: string[]
+  removed: string[]
+  unchanged: string[]
+  /** True when any `.node` file was added, changed or removed: that needs a restart. */
+  nativeAddonsChanged: boolean
+  /** The `.node` files among added, changed and removed. */
+  changedNativeAddons: string[]
+}
+
+/** Compare two manifests file by file (sorted output, so results are stable). */
+export function diffManifests(previous: ModuleManifest, next: ModuleManifest): ManifestDiff {
+  const added: string[] = []
+  const changed: string[] = []
+  const removed: string[] = []
+  const unchanged: string[] = []
+  for (const [path, file] of Object.entries(next.files)) {
+    const before = previous.files[path]
+    if (!before) added.push(path)
+    else if (before.sha256 !== file.sha256 || before.size !== file.size) changed.push(path)
+    else unchanged.push(path)
+  }
+  for (const path of Object.keys(previous.files)) if (!(path in next.files)) removed.push(path)
+  for (const list of [added, changed, removed, unchanged]) list.sort()
+
+  const declared = new Set([...previous.nativeAddons, ...next.nativeAddons])
+  const changedNativeAddons = [...added, ...changed, ...removed].filter((path) => isNativeAddon(path) || declared.has(path))
+  const addonSet = (manifest: ModuleManifest) => [...manifest.nativeAddons].sort().join('\n')
+  const nativeAddonsChanged = changedNativeAddons.length > 0 || addonSet(previous) !== addonSet(next)
+  return { added, changed, removed, unchanged, nativeAddonsChanged, changedNativeAddons }
+}

@@ -1,0 +1,36 @@
+/**
+ * The local marker: this machine's own proof of which hot upgrade it runs. Written atomically
+ * and only after an upgrade succeeded, so a crash or a failure never claims an upgrade that
+ * is not running.
+ */
+import { isoDate, nonEmpty, sha256Hex } from './patterns.js'
+import { literal, object, parseWith, type Schema } from './schema.js'
+
+export interface LocalMarker {
+  schema: 1
+  app: string
+  baseRef: string
+  upgradeId: string
+  version: string
+  sourceRef: string
+  artifactSha256: string
+  /** Where the verified release was extracted (so a restart can reuse it without a download). */
+  releaseDir: string
+  appliedAt: string
+}
+
+export const localMarkerSchema: Schema<LocalMarker> = object<LocalMarker>({
+  schema: literal(1),
+  app: nonEmpty,
+  baseRef: nonEmpty,
+  upgradeId: nonEmpty,
+  version: nonEmpty,
+  sourceRef: nonEmpty,
+  artifactSha256: sha256Hex,
+  releaseDir: nonEmpty,
+  appliedAt: isoDate,
+})
+
+export function parseLocalMarker(input: unknown, path?: string): LocalMarker {
+  return parseWith(localMarkerSchema, input, { document: 'local marker', key: path })
+}

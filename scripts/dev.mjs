@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// The newcomer's entry point: `npm start` and `npm test` work on a machine that has only
+// Node.js and npm. It finds (or installs, locally) pnpm 12.4.2, installs the workspace,
+// then hands over to turbo.
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const PNPM_VERSION = '12.4.2'
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const env = { ...process.env, TURBO_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1' }
+
+function run(cmd, args, options = {}) {
+  const result = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env, ...options })
+  if (result.error) throw result.error
+  return result.status ?? 1
+}
+
+function output(cmd, args) {
+  const result = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', env })
+  return result.status === 0 ? result.stdout.trim() : null
+}
+
+function findPnpm() {
+  if (output('pnpm', ['--version']) === PNPM_VERSION) return 'pnpm'
+  const local = join(root, '.tools', 'node_modules', '.bin', 'pnpm')
+  if (existsSync(local) && output(local, ['--version']) === PNPM_VERSION) return local
+  console.log(`relup: installing pnpm ${PNPM_VERSION} into .tools/ (once; nothing global is changed)`)
+  const status = run('npm', ['install', '--prefix', join(root, '.tools'), '--no-save', '--no-audit', '--no-fund', `pnpm@${PNPM_VERSION}`])
+  if (status !== 0 || !existsSync(local)) {
+    console.error(`relup: could not install pnpm ${PNPM_VERSION}. Install it yourself with: npm i -g pnpm@${PNPM_VERSION}`)
+    process.exit(1)
+  }
+  return local
+}
+
+const command = process.argv[2] ?? 'test'
+const pnpm = findPnpm()
+if (run(pnpm, ['install', '--frozen-lockfile', '--reporter=append-only']) !== 0) {
+  console.error('relup: `pnpm install` failed; see the output above.')
+  process.exit(1)
+}
+
+const turbo = (...tasks) => run(pnpm, ['exec', 'turbo', 'run', ...tasks, '--output-logs=errors-only', '--log-order=grouped'])
+
+switch (command) {
+  case 'test': {
+    let status = turbo('build', 'typecheck')
+    if (status === 0) status = run(pnpm, ['lint'])
+    if (status === 0) status = run(pnpm, ['exec', 'turbo', 'run', 'test', '--concurrency=1', '--log-order=grouped'])
+    process.exit(status)
+  }
+  case 'start': {
+    let status = turbo('build')
+    if (status === 0 && existsSync(join(root, 'apps', 'demo', 'package.json'))) {
+      status = run(pnpm, ['--filter', '@relup/demo', 'run', 'tour'])
+    }
+    process.exit(status)
+  }
+  case 'bench': {
+    let status = turbo('build')
+    if (status === 0) status = run(pnpm, ['--filter', '@relup/bench', 'run', 'bench', ...process.argv.slice(3)])
+    process.exit(status)
+  }
+  default:
+    console.error(`relup: unknown command ${command}; use start, test or bench`)
+    process.exit(2)
+}
