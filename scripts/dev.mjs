@@ -27,9 +27,19 @@ function findPnpm() {
   const local = join(root, '.tools', 'node_modules', '.bin', 'pnpm')
   if (existsSync(local) && output(local, ['--version']) === PNPM_VERSION) return local
   console.log(`relup: installing pnpm ${PNPM_VERSION} into .tools/ (once; nothing global is changed)`)
-  const status = run('npm', ['install', '--prefix', join(root, '.tools'), '--no-save', '--no-audit', '--no-fund', `pnpm@${PNPM_VERSION}`])
+  const status = run('npm', [
+    'install',
+    '--prefix',
+    join(root, '.tools'),
+    '--no-save',
+    '--no-audit',
+    '--no-fund',
+    `pnpm@${PNPM_VERSION}`,
+  ])
   if (status !== 0 || !existsSync(local)) {
-    console.error(`relup: could not install pnpm ${PNPM_VERSION}. Install it yourself with: npm i -g pnpm@${PNPM_VERSION}`)
+    console.error(
+      `relup: could not install pnpm ${PNPM_VERSION}. Install it yourself with: npm i -g pnpm@${PNPM_VERSION}`,
+    )
     process.exit(1)
   }
   return local
@@ -42,28 +52,32 @@ if (run(pnpm, ['install', '--frozen-lockfile', '--reporter=append-only']) !== 0)
   process.exit(1)
 }
 
-const turbo = (...tasks) => run(pnpm, ['exec', 'turbo', 'run', ...tasks, '--output-logs=errors-only', '--log-order=grouped'])
+const turbo = (...tasks) =>
+  run(pnpm, ['exec', 'turbo', 'run', ...tasks, '--output-logs=errors-only', '--log-order=grouped'])
 
-switch (command) {
-  case 'test': {
+/** Each command returns its exit status; the first failing step stops it. */
+const commands = {
+  test() {
     let status = turbo('build', 'typecheck')
     if (status === 0) status = run(pnpm, ['lint'])
-    if (status === 0) status = run(pnpm, ['exec', 'turbo', 'run', 'test', '--concurrency=1', '--log-order=grouped'])
-    process.exit(status)
-  }
-  case 'start': {
-    let status = turbo('build')
-    if (status === 0 && existsSync(join(root, 'apps', 'demo', 'package.json'))) {
-      status = run(pnpm, ['--filter', '@relup/demo', 'run', 'tour'])
-    }
-    process.exit(status)
-  }
-  case 'bench': {
-    let status = turbo('build')
-    if (status === 0) status = run(pnpm, ['--filter', '@relup/bench', 'run', 'bench', ...process.argv.slice(3)])
-    process.exit(status)
-  }
-  default:
-    console.error(`relup: unknown command ${command}; use start, test or bench`)
-    process.exit(2)
+    if (status === 0)
+      status = run(pnpm, ['exec', 'turbo', 'run', 'test', '--concurrency=1', '--log-order=grouped'])
+    return status
+  },
+  start() {
+    const status = turbo('build')
+    return status === 0 ? run(pnpm, ['--filter', '@relup/demo', 'run', 'tour']) : status
+  },
+  bench() {
+    const status = turbo('build')
+    return status === 0
+      ? run(pnpm, ['--filter', '@relup/bench', 'run', 'bench', ...process.argv.slice(3)])
+      : status
+  },
 }
+
+if (!(command in commands)) {
+  console.error(`relup: unknown command ${command}; use start, test or bench`)
+  process.exit(2)
+}
+process.exit(commands[command]())

@@ -38,6 +38,7 @@ export function decide({ pointer, baseRef, marker }: DecideInput): Decision {
   const hot = pointer.hot
   if (hot === null) return { action: 'noop' }
   // A marker from another base (a stale state directory) proves nothing about this base.
-  if (marker !== null && marker.baseRef === baseRef && marker.upgradeId === hot.upgradeId) return { action: 'noop' }
+  if (marker !== null && marker.baseRef === baseRef && marker.upgradeId === hot.upgradeId)
+    return { action: 'noop' }
   return { action: 'apply', upgrade: hot }
 }

@@ -1,5 +1,5 @@
 export { canonicalJson, signingPayload } from './canonical.js'
-export { type Decision, type DecideInput, decide } from './decide.js'
+export { type DecideInput, type Decision, decide } from './decide.js'
 export { type DocumentRead, encodeDocument, readDocument, writeDocument } from './document.js'
 export {
   ConfigError,
@@ -14,7 +14,13 @@ export { fingerprint } from './fingerprint.js'
 export { newToken, newUpgradeId, upgradeIdFromRef } from './ids.js'
 export { assertAppName, type RelupKeys, relupKeys } from './keys.js'
 export { isLockExpired, type LockDocument, lockSchema, parseLock } from './lock.js'
-export { type LastResult, type MachineRecord, machineRecordSchema, parseMachineRecord } from './machine.js'
+export {
+  isMachineRecent,
+  type LastResult,
+  type MachineRecord,
+  machineRecordSchema,
+  parseMachineRecord,
+} from './machine.js'
 export {
   diffManifests,
   isNativeAddon,

@@ -18,6 +18,9 @@ export interface RelupKeys {
   result(upgradeId: string, machineId: string): string
   machinesPrefix: string
   machine(machineId: string): string
+  /** Every published hot upgrade (publish and rollback), one document each: what `rollback` picks from. */
+  historyPrefix: string
+  history(upgradeId: string): string
 }
 
 function segment(value: string, what: string): string {
@@ -45,22 +48,29 @@ export function relupKeys(app: string, options: { prefix?: string | undefined } 
   let prefix = options.prefix ?? `relup/${app}/`
   if (prefix !== '' && !prefix.endsWith('/')) prefix += '/'
   if (prefix.startsWith('/') || prefix.split('/').some((part) => part === '..' || part === '.')) {
-    throw new ConfigError('prefix', `key prefix ${JSON.stringify(prefix)} must be relative and contain no "." or ".." segment`)
+    throw new ConfigError(
+      'prefix',
+      `key prefix ${JSON.stringify(prefix)} must be relative and contain no "." or ".." segment`,
+    )
   }
   const artifactsPrefix = `${prefix}artifacts/`
   const resultsPrefix = `${prefix}results/`
   const machinesPrefix = `${prefix}machines/`
+  const historyPrefix = `${prefix}history/`
   return {
     prefix,
     current: `${prefix}current.json`,
     lock: `${prefix}lock.json`,
     artifactsPrefix,
-    artifact: (version, sha256) => `${artifactsPrefix}${segment(version, 'version')}-${sha256.slice(0, 12)}.tgz`,
+    artifact: (version, sha256) =>
+      `${artifactsPrefix}${segment(version, 'version')}-${sha256.slice(0, 12)}.tgz`,
     resultsPrefix,
     results: (upgradeId) => `${resultsPrefix}${segment(upgradeId, 'upgradeId')}/`,
     result: (upgradeId, machineId) =>
       `${resultsPrefix}${segment(upgradeId, 'upgradeId')}/${segment(machineId, 'machineId')}.json`,
     machinesPrefix,
     machine: (machineId) => `${machinesPrefix}${segment(machineId, 'machineId')}.json`,
+    historyPrefix,
+    history: (upgradeId) => `${historyPrefix}${segment(upgradeId, 'upgradeId')}.json`,
   }
 }

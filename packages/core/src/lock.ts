@@ -30,4 +30,5 @@ export function parseLock(input: unknown, key?: string): LockDocument {
   return parseWith(lockSchema, input, { document: 'lock', key })
 }
 
-export const isLockExpired = (lock: LockDocument, now: Date = new Date()) => Date.parse(lock.expiresAt) <= now.getTime()
+export const isLockExpired = (lock: LockDocument, now: Date = new Date()) =>
+  Date.parse(lock.expiresAt) <= now.getTime()

@@ -4,7 +4,17 @@
  * shows the fleet.
  */
 import { isoDate, nonEmpty } from './patterns.js'
-import { literal, nullable, number, object, oneOf, optional, parseWith, type Schema, string } from './schema.js'
+import {
+  literal,
+  nullable,
+  number,
+  object,
+  oneOf,
+  optional,
+  parseWith,
+  type Schema,
+  string,
+} from './schema.js'
 
 export interface LastResult {
   upgradeId: string
@@ -29,6 +39,10 @@ export interface MachineRecord {
   /** Last time the machine wrote this record: how "recent" machines are told from gone ones. */
   updatedAt: string
   lastResult: LastResult | null
+  /** How often the machine refreshes this record; publishers treat it as gone after a few missed beats. */
+  heartbeatMs?: number | undefined
+  /** Set when the machine stopped cleanly: publishers do not wait for it. */
+  stoppedAt?: string | null | undefined
   pid?: number | undefined
   host?: string | undefined
 }
@@ -54,9 +68,18 @@ export const machineRecordSchema: Schema<MachineRecord> = object<MachineRecord>(
   startedAt: isoDate,
   updatedAt: isoDate,
   lastResult: nullable(lastResultSchema),
+  heartbeatMs: optional(number({ min: 0 })),
+  stoppedAt: optional(nullable(isoDate)),
   pid: optional(number({ integer: true, min: 0 })),
   host: optional(string()),
 })
+
+/** A machine counts as alive when it wrote its record within three heartbeats (at least two minutes). */
+export function isMachineRecent(record: MachineRecord, now: Date = new Date()): boolean {
+  if (record.stoppedAt) return false
+  const window = Math.max(3 * (record.heartbeatMs ?? 60_000), 120_000)
+  return now.getTime() - Date.parse(record.updatedAt) <= window
+}
 
 export function parseMachineRecord(input: unknown, key?: string): MachineRecord {
   return parseWith(machineRecordSchema, input, { document: 'machine record', key })

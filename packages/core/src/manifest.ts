@@ -25,15 +25,16 @@ const relativePath = string({
 })
 
 export const moduleManifestSchema: Schema<ModuleManifest> = object<ModuleManifest>({
-  files: record(object<ManifestFile>({ sha256: sha256Hex, size: number({ integer: true, min: 0 }) })),
+  files: record(
+    object<ManifestFile>({ sha256: sha256Hex, size: number({ integer: true, min: 0 }) }),
+    relativePath,
+  ),
   nativeAddons: array(relativePath),
   nodeAbi: nullable(string({ nonEmpty: true })),
 })
 
 export function parseModuleManifest(input: unknown, key?: string): ModuleManifest {
-  const manifest = parseWith(moduleManifestSchema, input, { document: 'module manifest', key })
-  for (const path of Object.keys(manifest.files)) relativePath(path, `files.${path}`)
-  return manifest
+  return parseWith(moduleManifestSchema, input, { document: 'module manifest', key })
 }
 
 export const isNativeAddon = (path: string) => path.endsWith('.node')
@@ -65,7 +66,9 @@ export function diffManifests(previous: ModuleManifest, next: ModuleManifest): M
   for (const list of [added, changed, removed, unchanged]) list.sort()
 
   const declared = new Set([...previous.nativeAddons, ...next.nativeAddons])
-  const changedNativeAddons = [...added, ...changed, ...removed].filter((path) => isNativeAddon(path) || declared.has(path))
+  const changedNativeAddons = [...added, ...changed, ...removed].filter(
+    (path) => isNativeAddon(path) || declared.has(path),
+  )
   const addonSet = (manifest: ModuleManifest) => [...manifest.nativeAddons].sort().join('\n')
   const nativeAddonsChanged = changedNativeAddons.length > 0 || addonSet(previous) !== addonSet(next)
   return { added, changed, removed, unchanged, nativeAddonsChanged, changedNativeAddons }

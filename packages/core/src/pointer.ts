@@ -68,7 +68,11 @@ export const hotUpgradeSchema: Schema<HotUpgrade> = object<HotUpgrade>({
   upgradeId: string({ pattern: /^[A-Za-z0-9._-]{1,64}$/, what: 'an id of letters, digits, ".", "_" or "-"' }),
   sourceRef: nonEmpty,
   baseRef: nonEmpty,
-  artifact: object<ArtifactRef>({ key: nonEmpty, sha256: sha256Hex, size: number({ integer: true, min: 0 }) }),
+  artifact: object<ArtifactRef>({
+    key: nonEmpty,
+    sha256: sha256Hex,
+    size: number({ integer: true, min: 0 }),
+  }),
   manifest: moduleManifestSchema,
   publishedAt: isoDate,
   publishedBy: string(),
@@ -129,7 +133,11 @@ export function initialPointer(app: string, baseRef: string, context: WriteConte
  * to the front of `previousBases`, so machines still on it skip upgrades instead of resetting
  * the pointer backwards.
  */
-export function resetPointer(pointer: CurrentPointer, baseRef: string, context: WriteContext): CurrentPointer {
+export function resetPointer(
+  pointer: CurrentPointer,
+  baseRef: string,
+  context: WriteContext,
+): CurrentPointer {
   const previousBases = [pointer.baseRef, ...pointer.previousBases.filter((b) => b !== pointer.baseRef)]
     .filter((b) => b !== baseRef)
     .slice(0, PREVIOUS_BASES_LIMIT)
@@ -145,7 +153,11 @@ export function resetPointer(pointer: CurrentPointer, baseRef: string, context: 
 }
 
 /** Point the fleet at a hot upgrade (publish and rollback). The upgrade's base becomes the pointer's base. */
-export function withHotUpgrade(pointer: CurrentPointer, hot: HotUpgrade, context: WriteContext): CurrentPointer {
+export function withHotUpgrade(
+  pointer: CurrentPointer,
+  hot: HotUpgrade,
+  context: WriteContext,
+): CurrentPointer {
   const moved = hot.baseRef === pointer.baseRef ? pointer : resetPointer(pointer, hot.baseRef, context)
   return {
     ...moved,

@@ -4,7 +4,18 @@
  * terminal status, so a publisher never waits on a machine stuck in "pending".
  */
 import { isoDate, nonEmpty } from './patterns.js'
-import { array, literal, nullable, number, object, oneOf, optional, parseWith, type Schema, string } from './schema.js'
+import {
+  array,
+  literal,
+  nullable,
+  number,
+  object,
+  oneOf,
+  optional,
+  parseWith,
+  type Schema,
+  string,
+} from './schema.js'
 
 export type ResultStatus = 'pending' | 'completed' | 'failed'
 

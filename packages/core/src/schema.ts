@@ -33,7 +33,9 @@ const fail = (path: string, expected: string, value: unknown): never => {
 const join = (path: string, key: string | number) =>
   typeof key === 'number' ? `${path}[${key}]` : path ? `${path}.${key}` : key
 
-export function string(options: { nonEmpty?: boolean; pattern?: RegExp; what?: string } = {}): Schema<string> {
+export function string(
+  options: { nonEmpty?: boolean; pattern?: RegExp; what?: string } = {},
+): Schema<string> {
   const what = options.what ?? (options.nonEmpty ? 'a non-empty string' : 'a string')
   return (value, path) => {
     if (typeof value !== 'string') return fail(path, what, value)
@@ -62,7 +64,9 @@ export function literal<const T extends string | number | boolean>(expected: T):
 
 export function oneOf<const T extends string>(values: readonly T[]): Schema<T> {
   return (value, path) =>
-    values.includes(value as T) ? (value as T) : fail(path, `one of ${values.map((v) => `"${v}"`).join(', ')}`, value)
+    values.includes(value as T)
+      ? (value as T)
+      : fail(path, `one of ${values.map((v) => `"${v}"`).join(', ')}`, value)
 }
 
 export function nullable<T>(inner: Schema<T>): Schema<T | null> {
@@ -76,15 +80,21 @@ export function optional<T>(inner: Schema<T>): Schema<T | undefined> {
 export function array<T>(item: Schema<T>): Schema<T[]> {
   return (value, path) => {
     if (!Array.isArray(value)) return fail(path, 'an array', value)
-    value.forEach((entry, index) => item(entry, join(path, index)))
+    value.forEach((entry, index) => {
+      item(entry, join(path, index))
+    })
     return value as T[]
   }
 }
 
-export function record<T>(item: Schema<T>): Schema<Record<string, T>> {
+export function record<T>(item: Schema<T>, key?: Schema<string>): Schema<Record<string, T>> {
   return (value, path) => {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail(path, 'an object', value)
-    for (const [key, entry] of Object.entries(value)) item(entry, join(path, key))
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      return fail(path, 'an object', value)
+    for (const [name, entry] of Object.entries(value)) {
+      key?.(name, join(path, name))
+      item(entry, join(path, name))
+    }
     return value as Record<string, T>
   }
 }
@@ -93,7 +103,8 @@ export type Shape<T> = { [K in keyof T]-?: Schema<T[K]> }
 
 export function object<T>(shape: Shape<T>): Schema<T> {
   return (value, path) => {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail(path, 'an object', value)
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      return fail(path, 'an object', value)
     const input = value as Record<string, unknown>
     for (const key of Object.keys(shape) as (keyof T & string)[]) {
       const check = shape[key] as Schema<unknown>
@@ -139,7 +150,12 @@ export function parseWith<T>(
     return schema(value, '')
   } catch (error) {
     if (error instanceof SchemaIssue) {
-      throw new DocumentError({ document: context.document, key: context.key, field: error.path, problem: error.problem })
+      throw new DocumentError({
+        document: context.document,
+        key: context.key,
+        field: error.path,
+        problem: error.problem,
+      })
     }
     throw error
   }

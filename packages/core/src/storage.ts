@@ -113,7 +113,10 @@ export interface Storage {
 export const LIST_LIMIT = 1000
 
 /** Throw `UnsupportedCapabilityError` unless the adapter declared `capability`. */
-export function assertCapability(storage: Pick<Storage, 'name' | 'capabilities'>, capability: StorageCapability): void {
+export function assertCapability(
+  storage: Pick<Storage, 'name' | 'capabilities'>,
+  capability: StorageCapability,
+): void {
   if (!storage.capabilities[capability]) throw new UnsupportedCapabilityError(storage.name, capability)
 }
 
@@ -127,13 +130,21 @@ export function assertOptionsSupported(
   if (operation === 'get' && options.ifNoneMatch !== undefined) assertCapability(storage, 'conditionalGet')
   if (operation === 'put' && options.ifNoneMatch !== undefined) {
     if (options.ifNoneMatch !== '*') {
-      throw new UnsupportedCapabilityError(storage.name, `put ifNoneMatch "${options.ifNoneMatch}"`, "only '*' is defined.")
+      throw new UnsupportedCapabilityError(
+        storage.name,
+        `put ifNoneMatch "${options.ifNoneMatch}"`,
+        "only '*' is defined.",
+      )
     }
     assertCapability(storage, 'createOnly')
   }
   if (operation === 'put' && options.ifMatch !== undefined) assertCapability(storage, 'compareAndSwap')
   if (operation === 'put' && options.ifMatch !== undefined && options.ifNoneMatch !== undefined) {
-    throw new UnsupportedCapabilityError(storage.name, 'ifMatch together with ifNoneMatch', 'pass one of them.')
+    throw new UnsupportedCapabilityError(
+      storage.name,
+      'ifMatch together with ifNoneMatch',
+      'pass one of them.',
+    )
   }
   if (operation === 'delete' && options.ifMatch !== undefined) assertCapability(storage, 'conditionalDelete')
 }
@@ -162,7 +173,11 @@ export function folderPrefix(prefix: string): string {
 }
 
 /** Every key under a folder, page after page. */
-export async function* listAll(storage: Storage, prefix: string, options: { limit?: number } = {}): AsyncGenerator<ListItem> {
+export async function* listAll(
+  storage: Storage,
+  prefix: string,
+  options: { limit?: number } = {},
+): AsyncGenerator<ListItem> {
   let cursor: string | undefined
   do {
     const page = await storage.list(prefix, { cursor, limit: options.limit })

@@ -1,0 +1,29 @@
+export {
+  type ArchiveLimit,
+  ArchiveLimitError,
+  DestinationExistsError,
+  IntegrityError,
+  type IntegrityFailure,
+  PackError,
+  SignatureError,
+  type SignatureFailure,
+  UnsafeArchiveError,
+} from './errors.js'
+export {
+  type ArtifactSource,
+  type ExtractedRelease,
+  type ExtractOptions,
+  extractArtifact,
+} from './extract.js'
+export { type ArchiveLimits, DEFAULT_LIMITS } from './limits.js'
+export { type ManifestOptions, manifestOfDirectory } from './manifest.js'
+export { type PackedArtifact, type PackOptions, pack } from './pack.js'
+export {
+  generateSigningKeyPair,
+  type KeyInput,
+  keyIdOf,
+  loadKey,
+  type SigningKeyPair,
+  signHotUpgrade,
+  verifyHotUpgrade,
+} from './signature.js'

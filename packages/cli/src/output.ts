@@ -1,0 +1,87 @@
+/** Where the CLI writes: results to stdout, progress to stderr (only on a terminal, never with --json). */
+export interface Io {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean }
+  stderr: NodeJS.WritableStream & { isTTY?: boolean }
+  env: NodeJS.ProcessEnv
+  cwd: string
+}
+
+export class Output {
+  readonly json: boolean
+  readonly #io: Io
+  #progressShown = false
+
+  constructor(io: Io, json: boolean) {
+    this.#io = io
+    this.json = json
+  }
+
+  get interactive(): boolean {
+    return !this.json && this.#io.stderr.isTTY === true
+  }
+
+  /** A line of human output (skipped in --json mode). */
+  line(text = ''): void {
+    if (this.json) return
+    this.#clearProgress()
+    this.#io.stdout.write(`${text}\n`)
+  }
+
+  /** A step of a long operation: shown on a terminal, quiet otherwise. */
+  step(text: string): void {
+    if (!this.interactive) return
+    this.#clearProgress()
+    this.#io.stderr.write(`• ${text}\n`)
+  }
+
+  warn(text: string): void {
+    this.#clearProgress()
+    if (!this.json) this.#io.stderr.write(`warning: ${text}\n`)
+  }
+
+  /** A progress line rewritten in place (terminal only). */
+  progress(text: string): void {
+    if (!this.interactive) return
+    this.#io.stderr.write(`\r\x1b[2K${text}`)
+    this.#progressShown = true
+  }
+
+  error(text: string): void {
+    this.#clearProgress()
+    if (this.json) this.#io.stdout.write(`${JSON.stringify({ ok: false, error: text })}\n`)
+    else this.#io.stderr.write(`error: ${text}\n`)
+  }
+
+  data(value: unknown): void {
+    if (this.json) this.#io.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
+  }
+
+  #clearProgress(): void {
+    if (this.#progressShown) {
+      this.#io.stderr.write('\r\x1b[2K')
+      this.#progressShown = false
+    }
+  }
+}
+
+/** Rows of cells as an aligned text table. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd()
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
+}
+
+export function ago(iso: string, now = Date.now()): string {
+  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000))
+  if (seconds < 60) return `${seconds}s ago`
+  if (seconds < 3600) return `${Math.round(seconds / 60)}m ago`
+  if (seconds < 86400) return `${Math.round(seconds / 3600)}h ago`
+  return `${Math.round(seconds / 86400)}d ago`
+}
+
+export const ms = (value: number | undefined) =>
+  value === undefined ? '-' : value < 10 ? value.toFixed(2) : value.toFixed(0)

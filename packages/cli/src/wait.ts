@@ -1,0 +1,112 @@
+/**
+ * Waiting for the fleet: which machines to expect, and their results as they arrive.
+ */
+import {
+  isMachineRecent,
+  listAll,
+  type MachineRecord,
+  type MachineResult,
+  parseMachineRecord,
+  parseMachineResult,
+  type RelupKeys,
+  readDocument,
+  type Storage,
+} from '@relup/core'
+
+export type MachineOutcome =
+  | { machineId: string; status: 'completed' | 'failed'; result: MachineResult; region: string | null }
+  | { machineId: string; status: 'timed-out'; result: MachineResult | null; region: string | null }
+
+export interface WaitOptions {
+  upgradeId: string
+  baseRef: string
+  /** Wait for exactly this many machines instead of the recent machine records. */
+  expect?: number | undefined
+  timeoutMs: number
+  pollMs?: number
+  onProgress?: (progress: WaitProgress) => void
+  /** Called once per machine when its terminal result arrives. */
+  onResult?: (result: MachineResult) => void
+}
+
+export interface WaitProgress {
+  done: number
+  expected: number
+  completed: number
+  failed: number
+  pending: number
+}
+
+/** Machines whose record is recent and on this base: the ones a publish waits for. */
+export async function expectedMachines(
+  storage: Storage,
+  keys: RelupKeys,
+  baseRef: string,
+): Promise<MachineRecord[]> {
+  const records: MachineRecord[] = []
+  for await (const item of listAll(storage, keys.machinesPrefix)) {
+    const read = await readDocument(storage, item.key, parseMachineRecord).catch(() => null)
+    if (read?.status === 'ok' && read.document.baseRef === baseRef && isMachineRecent(read.document))
+      records.push(read.document)
+  }
+  return records.sort((a, b) => a.machineId.localeCompare(b.machineId))
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+export async function waitForResults(
+  storage: Storage,
+  keys: RelupKeys,
+  expected: MachineRecord[],
+  options: WaitOptions,
+): Promise<MachineOutcome[]> {
+  const deadline = Date.now() + options.timeoutMs
+  const pollMs = options.pollMs ?? 500
+  const results = new Map<string, MachineResult>()
+  const etags = new Map<string, string>()
+  const announced = new Set<string>()
+  const regions = new Map(expected.map((m) => [m.machineId, m.region]))
+  const target = options.expect ?? expected.length
+  const terminal = (r: MachineResult | undefined) => r !== undefined && r.status !== 'pending'
+
+  const wanted = () => (options.expect === undefined ? expected.map((m) => m.machineId) : [...results.keys()])
+  const doneCount = () =>
+    options.expect === undefined
+      ? expected.filter((m) => terminal(results.get(m.machineId))).length
+      : [...results.values()].filter(terminal).length
+
+  while (true) {
+    for await (const item of listAll(storage, keys.results(options.upgradeId))) {
+      const machineId = item.key.slice(keys.results(options.upgradeId).length).replace(/\.json$/, '')
+      if (terminal(results.get(machineId)) && etags.get(machineId) === item.etag && item.etag !== undefined)
+        continue
+      const read = await readDocument(storage, item.key, parseMachineResult).catch(() => null)
+      if (read?.status !== 'ok') continue
+      etags.set(machineId, read.etag)
+      results.set(machineId, read.document)
+      if (terminal(read.document) && !announced.has(machineId)) {
+        announced.add(machineId)
+        options.onResult?.(read.document)
+      }
+    }
+    const done = doneCount()
+    const values = [...results.values()]
+    options.onProgress?.({
+      done,
+      expected: target,
+      completed: values.filter((r) => r.status === 'completed').length,
+      failed: values.filter((r) => r.status === 'failed').length,
+      pending: values.filter((r) => r.status === 'pending').length,
+    })
+    if (done >= target || Date.now() >= deadline) break
+    await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())))
+  }
+
+  const ids = new Set([...wanted(), ...results.keys()])
+  return [...ids].sort().map((machineId): MachineOutcome => {
+    const result = results.get(machineId)
+    const region = result?.region ?? regions.get(machineId) ?? null
+    if (result && result.status !== 'pending') return { machineId, status: result.status, result, region }
+    return { machineId, status: 'timed-out', result: result ?? null, region }
+  })
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest'
+import { diffManifests } from '../src/index.js'
+import { manifest } from './fixtures.js'
+
+describe('diffManifests', () => {
+  it('sorts files into added, changed, removed and unchanged', () => {
+    const before = manifest({ 'a.js': 'a', 'b.js': 'b', 'c.js': 'c', 'lib/d.js': 'd' })
+    const after = manifest({ 'a.js': 'a', 'b.js': 'e', 'lib/d.js': 'd', 'new.js': 'f' })
+    expect(diffManifests(before, after)).toEqual({
+      added: ['new.js'],
+      changed: ['b.js'],
+      removed: ['c.js'],
+      unchanged: ['a.js', 'lib/d.js'],
+      nativeAddonsChanged: false,
+      changedNativeAddons: [],
+    })
+  })
+
+  it('a size change with the same hash still counts as changed', () => {
+    const before = manifest({ 'a.js': 'a' })
+    const after = { ...manifest({ 'a.js': 'a' }), files: { 'a.js': { sha256: 'a'.repeat(64), size: 11 } } }
+    expect(diffManifests(before, after).changed).toEqual(['a.js'])
+  })
+
+  it.each([
+    ['added', manifest({ 'a.js': 'a' }), manifest({ 'a.js': 'a', 'native/x.node': 'n' }, ['native/x.node'])],
+    ['changed', manifest({ 'x.node': 'n' }, ['x.node']), manifest({ 'x.node': 'm' }, ['x.node'])],
+    ['removed', manifest({ 'a.js': 'a', 'x.node': 'n' }, ['x.node']), manifest({ 'a.js': 'a' })],
+  ])('flags a native addon that was %s', (_how, before, after) => {
+    const diff = diffManifests(before, after)
+    expect(diff.nativeAddonsChanged).toBe(true)
+    expect(diff.changedNativeAddons).toEqual([expect.stringMatching(/x\.node$/)])
+  })
+
+  it('an unchanged native addon next to changed JavaScript is fine', () => {
+    const diff = diffManifests(
+      manifest({ 'a.js': 'a', 'x.node': 'n' }, ['x.node']),
+      manifest({ 'a.js': 'b', 'x.node': 'n' }, ['x.node']),
+    )
+    expect(diff.nativeAddonsChanged).toBe(false)
+    expect(diff.changed).toEqual(['a.js'])
+  })
+})

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest'
+import {
+  assertOptionsSupported,
+  folderPrefix,
+  InvalidKeyError,
+  UnsupportedCapabilityError,
+  validateKey,
+} from '../src/index.js'
+
+describe('storage contract helpers', () => {
+  it('validateKey accepts unicode, spaces and nested segments', () => {
+    expect(validateKey('relup/chat/ünï côdé/x.json')).toEqual(['relup', 'chat', 'ünï côdé', 'x.json'])
+  })
+
+  it.each(['', '/abs', '../x', 'a/../b', 'a/./b', 'a//b', 'a/', 'nul\0'])('validateKey refuses %j', (key) => {
+    expect(() => validateKey(key)).toThrow(InvalidKeyError)
+  })
+
+  it('folderPrefix implies the trailing slash', () => {
+    expect(folderPrefix('a/b')).toBe('a/b/')
+    expect(folderPrefix('a/b/')).toBe('a/b/')
+    expect(folderPrefix('')).toBe('')
+  })
+
+  it('assertOptionsSupported throws for each option whose capability is declared false', () => {
+    const storage = {
+      name: 'weak',
+      capabilities: {
+        conditionalGet: false,
+        createOnly: false,
+        compareAndSwap: false,
+        conditionalDelete: false,
+      },
+    }
+    expect(() => assertOptionsSupported(storage, { ifNoneMatch: '"e"' }, 'get')).toThrow(
+      UnsupportedCapabilityError,
+    )
+    expect(() => assertOptionsSupported(storage, { ifNoneMatch: '*' }, 'put')).toThrow(/createOnly/)
+    expect(() => assertOptionsSupported(storage, { ifMatch: '"e"' }, 'put')).toThrow(/compareAndSwap/)
+    expect(() => assertOptionsSupported(storage, { ifMatch: '"e"' }, 'delete')).toThrow(/conditionalDelete/)
+    expect(() => assertOptionsSupported(storage, {}, 'put')).not.toThrow()
+  })
+})

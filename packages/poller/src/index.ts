@@ -1,0 +1,7 @@
+export { backoffDelay, jittered } from './backoff.js'
+export { currentVsn, type VersionInfo } from './currentVsn.js'
+export { ArtifactMissingError, StartupError } from './errors.js'
+export { type Logger, quietLogger, silentLogger } from './logger.js'
+export { markerPath, readMarker } from './markerFile.js'
+export type { EngineStats, RelupOptions, UpgradeEngine } from './options.js'
+export { type LastUpgrade, Relup, type RelupEvents, type RelupState, startRelup } from './relup.js'

@@ -1,0 +1,148 @@
+import type { KeyObject } from 'node:crypto'
+import { hostname, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { ArchiveLimits } from '@relup/artifact'
+import { assertAppName, ConfigError, type ModuleManifest, type Storage } from '@relup/core'
+import { type Logger, quietLogger } from './logger.js'
+
+/** What the runtime needs from a swap engine (`@relup/swap` provides it). */
+export interface UpgradeEngine {
+  upgrade(
+    releaseDir: string,
+    options: { manifest: ModuleManifest; version: string; suspendTimeout: number },
+  ): Promise<EngineStats>
+}
+
+export interface EngineStats {
+  modulesReloaded: number
+  moduleNames: string[]
+  unitsMigrated: number
+  unitNames: string[]
+  unitsFailed: number
+  pauseMs: number
+  totalMs: number
+}
+
+export interface RelupOptions {
+  /** The app's name: keys live under `relup/<app>/`. */
+  app: string
+  storage: Storage
+  engine: UpgradeEngine
+  /** The cold build this process booted from. Default: `RELUP_BASE_REF`, then `FLY_IMAGE_REF`; none → development mode. */
+  baseRef?: string | undefined
+  /** Default: `FLY_MACHINE_ID`, then the hostname. */
+  machineId?: string | undefined
+  /** Default: `FLY_REGION`, else null. */
+  region?: string | undefined
+  /** Key prefix (default `relup/<app>/`). */
+  prefix?: string | undefined
+  /** How often to check the pointer, ms (default 1000), with ±10 % jitter. */
+  pollInterval?: number | undefined
+  /** How long the swap may wait for in-flight calls to drain, ms (default 10,000). */
+  suspendTimeout?: number | undefined
+  /** Releases and the local marker. Default: `RELUP_STATE_DIR`, else `<tmpdir>/relup/<app>/<machineId>`. */
+  stateDir?: string | undefined
+  /** Ed25519 public keys (PEM or KeyObject). When set, unsigned or wrongly signed upgrades are refused. */
+  trustedKeys?: (string | KeyObject)[] | undefined
+  /** Any pino-compatible logger. Default: warnings and errors to stderr, nothing else. */
+  logger?: Logger | undefined
+  /** A failed startup replay: `'base'` (default) boots on base code and reports the failure; `'throw'` rejects. */
+  onStartupFailure?: 'base' | 'throw' | undefined
+  /** Caps for artifact extraction (total bytes, entries, file size). */
+  limits?: Partial<ArchiveLimits> | undefined
+  /** First retry of a failed upgrade after this many ms, doubling up to `retryMaxDelay` (default 5,000 / 300,000). */
+  retryBaseDelay?: number | undefined
+  retryMaxDelay?: number | undefined
+  /** During a storage outage, polls back off from `pollInterval` up to this many ms (default 15,000). */
+  maxPollBackoff?: number | undefined
+  /** How often the machine refreshes `machines/<id>.json`, ms (default 60,000). */
+  heartbeatInterval?: number | undefined
+  /** How long the startup replay keeps trying to reach storage before giving up, ms (default 30,000). */
+  startupTimeout?: number | undefined
+}
+
+export interface ResolvedOptions {
+  app: string
+  storage: Storage
+  engine: UpgradeEngine
+  baseRef: string | null
+  machineId: string
+  region: string | null
+  prefix: string | undefined
+  pollInterval: number
+  suspendTimeout: number
+  stateDir: string
+  trustedKeys: (string | KeyObject)[]
+  logger: Logger
+  onStartupFailure: 'base' | 'throw'
+  limits: Partial<ArchiveLimits> | undefined
+  retryBaseDelay: number
+  retryMaxDelay: number
+  maxPollBackoff: number
+  heartbeatInterval: number
+  startupTimeout: number
+}
+
+const positive = (name: string, value: number | undefined, fallback: number) => {
+  const v = value ?? fallback
+  if (!Number.isFinite(v) || v <= 0)
+    throw new ConfigError(name, `${name} must be a positive number of milliseconds, got ${value}`)
+  return v
+}
+
+const env = (name: string) => {
+  const value = process.env[name]
+  return value === undefined || value.trim() === '' ? undefined : value.trim()
+}
+
+export function resolveOptions(options: RelupOptions): ResolvedOptions {
+  if (!options || typeof options !== 'object')
+    throw new ConfigError('options', 'startRelup needs an options object: { app, storage, engine }')
+  assertAppName(options.app)
+  if (!options.storage)
+    throw new ConfigError(
+      'storage',
+      'startRelup needs a `storage` (fsStorage, s3Storage, memoryStorage or your own adapter)',
+    )
+  if (!options.engine || typeof options.engine.upgrade !== 'function') {
+    throw new ConfigError(
+      'engine',
+      'startRelup needs an `engine` with an upgrade() method (createSwapEngine from @relup/swap)',
+    )
+  }
+  const machineId = options.machineId ?? env('FLY_MACHINE_ID') ?? hostname()
+  if (!/^[A-Za-z0-9._+@=-]{1,128}$/.test(machineId)) {
+    throw new ConfigError(
+      'machineId',
+      `machineId ${JSON.stringify(machineId)} must be 1-128 letters, digits or . _ + @ = -`,
+    )
+  }
+  const onStartupFailure = options.onStartupFailure ?? 'base'
+  if (onStartupFailure !== 'base' && onStartupFailure !== 'throw') {
+    throw new ConfigError(
+      'onStartupFailure',
+      `onStartupFailure must be 'base' or 'throw', got ${JSON.stringify(onStartupFailure)}`,
+    )
+  }
+  return {
+    app: options.app,
+    storage: options.storage,
+    engine: options.engine,
+    baseRef: options.baseRef ?? env('RELUP_BASE_REF') ?? env('FLY_IMAGE_REF') ?? null,
+    machineId,
+    region: options.region ?? env('FLY_REGION') ?? null,
+    prefix: options.prefix,
+    pollInterval: positive('pollInterval', options.pollInterval, 1000),
+    suspendTimeout: positive('suspendTimeout', options.suspendTimeout, 10_000),
+    stateDir: options.stateDir ?? env('RELUP_STATE_DIR') ?? join(tmpdir(), 'relup', options.app, machineId),
+    trustedKeys: options.trustedKeys ?? [],
+    logger: options.logger ?? quietLogger,
+    onStartupFailure,
+    limits: options.limits,
+    retryBaseDelay: positive('retryBaseDelay', options.retryBaseDelay, 5000),
+    retryMaxDelay: positive('retryMaxDelay', options.retryMaxDelay, 300_000),
+    maxPollBackoff: positive('maxPollBackoff', options.maxPollBackoff, 15_000),
+    heartbeatInterval: positive('heartbeatInterval', options.heartbeatInterval, 60_000),
+    startupTimeout: positive('startupTimeout', options.startupTimeout, 30_000),
+  }
+}

@@ -1,0 +1,1 @@
+export { type MemoryStorage, type MemoryStorageOptions, memoryStorage } from './memoryStorage.js'

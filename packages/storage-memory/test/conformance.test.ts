@@ -1,0 +1,5 @@
+import { storageConformance } from '@relup/storage-conformance'
+import { describe, it } from 'vitest'
+import { memoryStorage } from '../src/index.js'
+
+storageConformance({ name: 'memory', create: () => memoryStorage(), describe, it })
