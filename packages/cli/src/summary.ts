@@ -70,9 +70,12 @@ export function printOutcome(out: Output, outcome: PublishOutcome, verb: string)
   const completed = outcome.outcomes.filter((o) => o.status === 'completed').length
   const total = outcome.outcomes.length + outcome.missing
   out.line()
+  const seconds = (outcome.durationMs / 1000).toFixed(1)
   out.line(
-    outcome.ok
-      ? `all ${total} machine(s) upgraded in ${(outcome.durationMs / 1000).toFixed(1)} s`
-      : `${completed} of ${total} machine(s) upgraded; the others failed or timed out (exit code 1)`,
+    total === 0
+      ? `done in ${seconds} s; no machine was waited for (start one, or pass --expect <n>)`
+      : outcome.ok
+        ? `all ${total} machine(s) upgraded in ${seconds} s`
+        : `${completed} of ${total} machine(s) upgraded; the others failed or timed out (exit code 1)`,
   )
 }

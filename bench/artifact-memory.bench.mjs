@@ -4,16 +4,16 @@
 // Memory must stay flat: the run fails (exit 1) if the memory still referenced after a garbage
 // collection grows by more than 32 MiB while packing or extracting.
 //
-//   pnpm --filter @relup/artifact build
-//   node --expose-gc packages/artifact/bench/artifact-memory.bench.mjs [--mib 200]
+//   pnpm bench artifact-memory        (or: node --expose-gc bench/artifact-memory.bench.mjs --mib 200)
 //
-// Prints a table and a `RESULT {json}` line (machine-readable).
+// Prints a table and writes bench/results/artifact-memory.json.
 import { randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { extractArtifact, pack } from '@relup/artifact'
+import { printTable, writeResult } from './lib.mjs'
 
 const MIB = 1024 * 1024
 const argMib = process.argv.indexOf('--mib')
@@ -95,10 +95,8 @@ try {
     { step: 'pack', ...row(packed, artifact.size) },
     { step: 'extract', ...row(extracted, artifact.size) },
   ]
-  printTable(rows)
-  console.log(`\nartifact: ${(artifact.size / MIB).toFixed(1)} MiB, ${files} files, node ${process.version}`)
-  const result = { name: 'artifact-memory', node: process.version, artifactBytes: artifact.size, files, rows }
-  console.log(`RESULT ${JSON.stringify(result)}`)
+  printTable(rows, `pack and extract ${(artifact.size / MIB).toFixed(1)} MiB (${files} files); memory must stay flat`)
+  writeResult('artifact-memory', { artifactBytes: artifact.size, files, retainedLimitMib: RETAINED_LIMIT_MIB, rows })
   const worst = Math.max(packed.retainedMib, extracted.retainedMib)
   if (worst > RETAINED_LIMIT_MIB) {
     console.error(`memory is not flat: ${worst.toFixed(1)} MiB retained (limit ${RETAINED_LIMIT_MIB} MiB)`)
@@ -115,14 +113,4 @@ function row(measured, bytes) {
     'peak RSS growth MiB': Number(measured.rssGrowthMib.toFixed(1)),
     'peak retained MiB': Number(measured.retainedMib.toFixed(1)),
   }
-}
-
-function printTable(rows) {
-  const columns = Object.keys(rows[0])
-  const cells = rows.map((r) => columns.map((c) => String(r[c])))
-  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)))
-  const line = (values) => values.map((v, i) => v.padEnd(widths[i])).join('  ')
-  console.log(line(columns))
-  console.log(line(widths.map((w) => '-'.repeat(w))))
-  for (const r of cells) console.log(line(r))
 }
