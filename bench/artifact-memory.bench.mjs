@@ -95,8 +95,16 @@ try {
     { step: 'pack', ...row(packed, artifact.size) },
     { step: 'extract', ...row(extracted, artifact.size) },
   ]
-  printTable(rows, `pack and extract ${(artifact.size / MIB).toFixed(1)} MiB (${files} files); memory must stay flat`)
-  writeResult('artifact-memory', { artifactBytes: artifact.size, files, retainedLimitMib: RETAINED_LIMIT_MIB, rows })
+  printTable(
+    rows,
+    `pack and extract ${(artifact.size / MIB).toFixed(1)} MiB (${files} files); memory must stay flat`,
+  )
+  writeResult('artifact-memory', {
+    artifactBytes: artifact.size,
+    files,
+    retainedLimitMib: RETAINED_LIMIT_MIB,
+    rows,
+  })
   const worst = Math.max(packed.retainedMib, extracted.retainedMib)
   if (worst > RETAINED_LIMIT_MIB) {
     console.error(`memory is not flat: ${worst.toFixed(1)} MiB retained (limit ${RETAINED_LIMIT_MIB} MiB)`)

@@ -31,7 +31,12 @@ export function printTable(rows, title) {
 export function writeResult(name, data) {
   mkdirSync(resultsDir, { recursive: true })
   const file = join(resultsDir, `${name}.json`)
-  const env = { node: process.version, platform: process.platform, arch: process.arch, at: new Date().toISOString() }
+  const env = {
+    node: process.version,
+    platform: process.platform,
+    arch: process.arch,
+    at: new Date().toISOString(),
+  }
   writeFileSync(file, `${JSON.stringify({ name, env, ...data }, null, 2)}\n`)
   console.log(`\nwrote ${file}`)
 }

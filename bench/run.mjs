@@ -22,7 +22,9 @@ if (unknown.length > 0) {
 let failed = 0
 for (const name of wanted.length > 0 ? wanted : all) {
   console.log(`\n=== bench: ${name} ===`)
-  const r = spawnSync(process.execPath, ['--expose-gc', join(here, `${name}.bench.mjs`)], { stdio: 'inherit' })
+  const r = spawnSync(process.execPath, ['--expose-gc', join(here, `${name}.bench.mjs`)], {
+    stdio: 'inherit',
+  })
   if (r.status !== 0) {
     failed++
     console.error(`bench ${name} exited with ${r.status ?? r.signal}`)

@@ -1,0 +1,158 @@
+import { RelupError } from '@relup/core'
+
+/** The upgrade phases, in order. `refuse` runs before anything of the new release is evaluated. */
+export type UpgradePhase = 'refuse' | 'prepare' | 'suspend' | 'migrate' | 'commit'
+
+interface UpgradeErrorDetails {
+  phase: UpgradePhase
+  /** The version that was live when the upgrade started, and still is. */
+  fromVersion: string
+  /** The version the upgrade tried to reach. */
+  version: string
+  unit?: string | undefined
+  module?: string | undefined
+  cause?: unknown
+}
+
+/**
+ * An upgrade failed and was rolled back: nothing of the new release is live, the previous version
+ * keeps serving with its state untouched. `code` says which phase-specific problem it was.
+ */
+export class UpgradeError extends RelupError {
+  static readonly code: string = 'ERR_RELUP_UPGRADE_FAILED'
+  static readonly prepareCode = 'ERR_RELUP_PREPARE_FAILED'
+  static readonly drainTimeoutCode = 'ERR_RELUP_DRAIN_TIMEOUT'
+  static readonly migrateCode = 'ERR_RELUP_MIGRATE_FAILED'
+  static readonly manifestMismatchCode = 'ERR_RELUP_MANIFEST_MISMATCH'
+
+  readonly phase: UpgradePhase
+  readonly fromVersion: string
+  readonly version: string
+  /** The unit whose drain or migration failed, when one did. */
+  readonly unit: string | undefined
+  /** The release-relative path of the module that failed to load, when one did. */
+  readonly module: string | undefined
+
+  constructor(code: string, problem: string, details: UpgradeErrorDetails) {
+    super(
+      code,
+      `upgrade ${details.fromVersion} → ${details.version} failed in ${details.phase}: ${problem}. ` +
+        `Nothing was changed: ${details.fromVersion} keeps serving.`,
+      { cause: details.cause },
+    )
+    this.phase = details.phase
+    this.fromVersion = details.fromVersion
+    this.version = details.version
+    this.unit = details.unit
+    this.module = details.module
+  }
+}
+
+/** Why a release cannot be swapped in place. */
+export type RestartReason = 'native-addon' | 'node-abi' | 'static-dependencies'
+
+/**
+ * The new release changes something that cannot be replaced inside a running process (a native
+ * addon, the Node ABI, the static dependencies). Nothing was evaluated; restart the process on a
+ * build that contains the change.
+ */
+export class RestartRequiredError extends UpgradeError {
+  static override readonly code = 'ERR_RELUP_RESTART_REQUIRED'
+  readonly reason: RestartReason
+  /** What exactly differs: addon paths, ABI versions, dependency names. */
+  readonly detail: string[]
+
+  constructor(reason: RestartReason, detail: string[], versions: { fromVersion: string; version: string }) {
+    super(RestartRequiredError.code, `${explain(reason)} (${detail.join('; ')}); a restart is required`, {
+      phase: 'refuse',
+      ...versions,
+    })
+    this.message += ' Deploy this change as a new base build (restart the process), not as a hot upgrade.'
+    this.reason = reason
+    this.detail = detail
+  }
+}
+
+function explain(reason: RestartReason): string {
+  switch (reason) {
+    case 'native-addon':
+      return 'native addons (.node) cannot be unloaded or replaced in a running process'
+    case 'node-abi':
+      return 'the release was built for another Node.js ABI'
+    case 'static-dependencies':
+      return 'the release changes static dependencies, which are shared with the host and never reloaded'
+  }
+}
+
+/** `engine.upgrade()` was called after `engine.close()`. */
+export class EngineClosedError extends UpgradeError {
+  static override readonly code = 'ERR_RELUP_ENGINE_CLOSED'
+
+  constructor(versions: { fromVersion: string; version: string }) {
+    super(EngineClosedError.code, 'the swap engine is closed', { phase: 'refuse', ...versions })
+    this.message += ' Create a new engine to load releases again.'
+  }
+}
+
+/**
+ * A module evaluated by an upgrade required a native addon. Addons are loaded once per process and
+ * never unloaded, so only the base release may load them.
+ */
+export class NativeAddonRequireError extends RelupError {
+  static readonly code = 'ERR_RELUP_NATIVE_ADDON_REQUIRE'
+  readonly addon: string
+  readonly module: string
+
+  constructor(addon: string, module: string) {
+    super(
+      NativeAddonRequireError.code,
+      `hot module ${module} requires the native addon ${addon}; addons can only be loaded by the base ` +
+        'release. Restart the process on a build that contains this change.',
+    )
+    this.addon = addon
+    this.module = module
+  }
+}
+
+/** The initial release could not be loaded: the engine was not created. */
+export class ReleaseLoadError extends RelupError {
+  static readonly code = 'ERR_RELUP_RELEASE_LOAD'
+  readonly releaseDir: string
+  readonly module: string | undefined
+
+  constructor(releaseDir: string, problem: string, details: { module?: string; cause?: unknown } = {}) {
+    super(
+      ReleaseLoadError.code,
+      `cannot load the release in ${releaseDir}: ${problem}. Fix the release and start again.`,
+      { cause: details.cause },
+    )
+    this.releaseDir = releaseDir
+    this.module = details.module
+  }
+}
+
+/** A handle names a unit or module the current release does not have, or the engine is closed. */
+export class HandleError extends RelupError {
+  static readonly unknownUnitCode = 'ERR_RELUP_UNKNOWN_UNIT'
+  static readonly unknownModuleCode = 'ERR_RELUP_UNKNOWN_MODULE'
+  static readonly closedCode = 'ERR_RELUP_ENGINE_CLOSED'
+
+  static unknownUnit(name: string, version: string, known: string[]): HandleError {
+    const list = known.length > 0 ? known.join(', ') : 'none'
+    return new HandleError(
+      HandleError.unknownUnitCode,
+      `release ${version} has no unit named "${name}" (units: ${list}); check the name or publish a release that defines it`,
+    )
+  }
+
+  static unknownModule(path: string, version: string): HandleError {
+    return new HandleError(
+      HandleError.unknownModuleCode,
+      `release ${version} has no module "${path}"; use a path relative to the release directory, e.g. "handler.js"`,
+    )
+  }
+
+  static closed(what: string): HandleError {
+    return new HandleError(HandleError.closedCode, `${what}: the swap engine is closed`)
+  }
+}

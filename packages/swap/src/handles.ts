@@ -1,0 +1,119 @@
+/**
+ * Stable handles: what the cold part of the app holds. They keep no reference to any version;
+ * every property access or call looks the current one up (Erlang's `Mod:f()`). Whatever a caller
+ * copies out of a handle (`const f = handle.f`) is that version's value and stays so.
+ */
+import type { Gate } from './gate.js'
+import type { UnitInstance } from './unit.js'
+
+/** A proxy over the current exports of one module; callable when the module exports a function. */
+export function createModuleHandle(exportsNow: () => any, callable: boolean): any {
+  // Primitive exports (`module.exports = 42`) read like their wrapper object.
+  const currentExports = () => Object(exportsNow())
+  // Strict-mode function: its only non-configurable own key is `prototype`.
+  const target = callable ? function hotModule() {} : {}
+  const handle: any = new Proxy(target, {
+    get: (_, key) => Reflect.get(currentExports(), key),
+    set: (_, key, value) => Reflect.set(currentExports(), key, value),
+    has: (_, key) => Reflect.has(currentExports(), key),
+    ownKeys: (t) => {
+      const keys = new Set<string | symbol>(Reflect.ownKeys(currentExports()))
+      for (const key of Reflect.ownKeys(t)) {
+        if (!Reflect.getOwnPropertyDescriptor(t, key)?.configurable) keys.add(key)
+      }
+      return [...keys]
+    },
+    getOwnPropertyDescriptor: (t, key) => {
+      const own = Reflect.getOwnPropertyDescriptor(t, key)
+      if (own && !own.configurable) return own
+      const descriptor = Reflect.getOwnPropertyDescriptor(currentExports(), key)
+      return descriptor ? { ...descriptor, configurable: true } : undefined
+    },
+    getPrototypeOf: () => Reflect.getPrototypeOf(currentExports()),
+    apply: (_, thisArg, args) => Reflect.apply(exportsNow(), thisArg, args),
+    construct: (_, args, newTarget) => {
+      const exports = currentExports()
+      return Reflect.construct(exports, args, newTarget === handle ? exports : newTarget)
+    },
+  })
+  return handle
+}
+
+interface UnitHandleBackend {
+  gate: Gate
+  /** The current instance, or a throw naming why there is none. */
+  current: () => UnitInstance
+}
+
+/**
+ * A proxy over the current instance of one unit. Methods always return a promise: a call that
+ * arrives while the unit is suspended waits at its gate, then runs on whatever version is current.
+ */
+export function createUnitHandle({ gate, current }: UnitHandleBackend): any {
+  const methods = new Map<PropertyKey, (...args: unknown[]) => Promise<unknown>>()
+
+  const invoke = (key: PropertyKey, args: unknown[]): Promise<unknown> => {
+    let result: unknown
+    try {
+      const instance = current()
+      const method = instance.api[key]
+      if (typeof method !== 'function') {
+        throw new TypeError(`unit ${instance.name} (${instance.version}) has no method ${String(key)}`)
+      }
+      result = method.apply(instance.api, args)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return gate.track(result)
+  }
+
+  const method = (key: PropertyKey) => {
+    let wrapper = methods.get(key)
+    if (!wrapper) {
+      wrapper = (...args: unknown[]) => gate.pass(() => invoke(key, args))
+      methods.set(key, wrapper)
+    }
+    return wrapper
+  }
+
+  const read = (key: PropertyKey): unknown => {
+    let instance: UnitInstance
+    try {
+      instance = current()
+    } catch (error) {
+      // No current instance (unit removed, engine closed): calls reject with the reason.
+      if (key === 'then' || typeof key === 'symbol') return undefined
+      return (..._args: unknown[]) => Promise.reject(error)
+    }
+    const value = instance.api[key]
+    return typeof value === 'function' ? method(key) : value
+  }
+
+  return new Proxy(Object.create(null), {
+    get: (_, key) => read(key),
+    has: (_, key) => {
+      try {
+        return key in current().api
+      } catch {
+        return false
+      }
+    },
+    ownKeys: () => {
+      try {
+        return Reflect.ownKeys(current().api)
+      } catch {
+        return []
+      }
+    },
+    getOwnPropertyDescriptor: (_, key) => {
+      try {
+        const api = current().api
+        if (!Object.hasOwn(api, key)) return undefined
+        return { value: read(key), enumerable: true, configurable: true, writable: false }
+      } catch {
+        return undefined
+      }
+    },
+    set: () => false,
+  })
+}

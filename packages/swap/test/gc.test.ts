@@ -1,0 +1,102 @@
+/**
+ * Old versions must be garbage-collectable once nothing references them. Observed with a
+ * FinalizationRegistry; needs `--expose-gc` (set for this package in vitest.config.ts).
+ */
+import { describe, expect, it } from 'vitest'
+import { createSwapEngine, type SwapEngine } from '../src/index.js'
+import { deferred, useReleases } from './helpers.js'
+
+const { release } = useReleases()
+
+const gc = (globalThis as { gc?: () => void }).gc
+
+/** A module and a unit, both holding a sizeable payload so a leak would be noticeable too. */
+const version = (name: string, leak = false) => ({
+  'lib.js': `
+    const payload = new Array(50_000).fill(${JSON.stringify(name)})
+    exports.self = () => module.exports
+    exports.size = () => payload.length`,
+  'counter.js': `
+    exports.units = { counter: {
+      init: () => ({ count: 0 }),
+      create: (ctx) => {
+        const api = {
+          payload: new Array(50_000).fill(${JSON.stringify(name)}),
+          inc() { return ${JSON.stringify(name)} + ':' + ++ctx.state.count },
+          self() { return this },
+          async slow() { await ctx.deps.promise; return ${JSON.stringify(name)} + ':slow' },
+        }
+        ${leak ? `process.on('relup-gc-leak', () => api)` : ''}
+        return api
+      } } }`,
+})
+
+/** Collect until every tag is finalized or the rounds run out; returns what was collected. */
+async function collect(collected: Set<string>, tags: string[], rounds = 20): Promise<Set<string>> {
+  for (let round = 0; round < rounds && !tags.every((tag) => collected.has(tag)); round++) {
+    gc!()
+    await new Promise((resolve) => setTimeout(resolve, 0))
+  }
+  return collected
+}
+
+/** Register v1's exports and unit instance. A separate function, so the test keeps no reference. */
+async function watchV1(engine: SwapEngine<any>, registry: FinalizationRegistry<string>): Promise<void> {
+  registry.register(engine.module('lib.js').self(), 'exports@v1')
+  registry.register(await engine.unit('counter').self(), 'unit@v1')
+}
+
+describe('garbage collection of old versions', () => {
+  it('runs where gc() is exposed (node --expose-gc), or these checks would prove nothing', () => {
+    expect(gc).toBeTypeOf('function')
+  })
+
+  it('collects v1 module exports and unit instances after v1 → v2 → v3', async () => {
+    const collected = new Set<string>()
+    const registry = new FinalizationRegistry<string>((tag) => collected.add(tag))
+    const hold = deferred()
+    const v1 = await release('v1', version('v1'))
+    const v2 = await release('v2', version('v2'))
+    const v3 = await release('v3', version('v3'))
+    const engine = await createSwapEngine({ releaseDir: v1, version: 'v1', deps: hold })
+    await watchV1(engine, registry)
+    const counter = engine.unit('counter')
+    await counter.inc()
+
+    // A call in flight on v1 during the upgrade finishes on v1's code, then lets go of it.
+    const slow = counter.slow()
+    const upgraded = engine.upgrade(v2, { version: 'v2' })
+    hold.resolve()
+    expect(await slow).toBe('v1:slow')
+    await upgraded
+    await engine.upgrade(v3, { version: 'v3' })
+    expect(await counter.inc()).toBe('v3:2')
+
+    await collect(collected, ['exports@v1', 'unit@v1'])
+    expect([...collected].sort()).toEqual(['exports@v1', 'unit@v1'])
+    await engine.close()
+  })
+
+  it('negative control: a unit that leaks a process listener keeps its version alive, and the check says so', async () => {
+    const collected = new Set<string>()
+    const registry = new FinalizationRegistry<string>((tag) => collected.add(tag))
+    const v1 = await release('v1', version('v1', true))
+    const v2 = await release('v2', version('v2'))
+    const v3 = await release('v3', version('v3'))
+    const engine = await createSwapEngine({ releaseDir: v1, version: 'v1' })
+    await watchV1(engine, registry)
+    await engine.upgrade(v2, { version: 'v2' })
+    await engine.upgrade(v3, { version: 'v3' })
+
+    await collect(collected, ['exports@v1', 'unit@v1'])
+    // The module exports are collectable; the leaked instance is not.
+    expect(collected.has('exports@v1')).toBe(true)
+    expect(collected.has('unit@v1')).toBe(false)
+
+    // Removing the leak is enough for it to go: the listener was the only thing holding it.
+    process.removeAllListeners('relup-gc-leak')
+    await collect(collected, ['unit@v1'])
+    expect(collected.has('unit@v1')).toBe(true)
+    await engine.close()
+  })
+})

@@ -1,0 +1,57 @@
+/** Type-level tests of the public API: checked by `pnpm typecheck`, never run. */
+import type { ModuleManifest, UpgradeStats } from '@relup/core'
+import { expectTypeOf } from 'vitest'
+import {
+  createSwapEngine,
+  defineUnit,
+  type RestartReason,
+  type SwapEngine,
+  type SwapStats,
+  type UnitApi,
+  type UnitHandle,
+  type UpgradePhase,
+} from '../src/index.js'
+
+const counter = defineUnit({
+  init: () => ({ count: 0 }),
+  codeChange: (old: unknown) => ({ count: (old as { n: number }).n }),
+  create: (ctx) => {
+    expectTypeOf(ctx.state).toEqualTypeOf<{ count: number }>()
+    expectTypeOf(ctx.version).toEqualTypeOf<string>()
+    return {
+      inc: (by: number) => (ctx.state.count += by),
+      load: async () => ctx.state.count,
+      label: 'counter',
+    }
+  },
+})
+
+declare const engine: SwapEngine<{ db: string }>
+
+// Unit handles: every method returns a promise (calls may wait at the gate); other members stay as they are.
+const byDefinition = engine.unit<typeof counter>('counter')
+expectTypeOf(byDefinition.inc).toEqualTypeOf<(by: number) => Promise<number>>()
+expectTypeOf(byDefinition.load).toEqualTypeOf<() => Promise<number>>()
+expectTypeOf(byDefinition.label).toEqualTypeOf<string>()
+expectTypeOf(engine.unit<UnitApi<typeof counter>>('counter')).toEqualTypeOf<
+  UnitHandle<UnitApi<typeof counter>>
+>()
+
+// The signature the runtime poller relies on.
+expectTypeOf(engine.upgrade).parameters.toEqualTypeOf<
+  [releaseDir: string, options?: { manifest?: ModuleManifest; version?: string; suspendTimeout?: number }]
+>()
+expectTypeOf(engine.upgrade).returns.resolves.toEqualTypeOf<SwapStats>()
+expectTypeOf<SwapStats>().toMatchTypeOf<Omit<UpgradeStats, 'downloadMs'>>()
+expectTypeOf(engine.version).toEqualTypeOf<string>()
+expectTypeOf(engine.manifest).toEqualTypeOf<ModuleManifest>()
+expectTypeOf(engine.assetsDir).toEqualTypeOf<string | null>()
+expectTypeOf<UpgradePhase>().toEqualTypeOf<'refuse' | 'prepare' | 'suspend' | 'migrate' | 'commit'>()
+expectTypeOf<RestartReason>().toEqualTypeOf<'native-addon' | 'node-abi' | 'static-dependencies'>()
+
+expectTypeOf(createSwapEngine({ releaseDir: 'x', deps: { db: 'pool' } })).resolves.toEqualTypeOf<
+  SwapEngine<{ db: string }>
+>()
+
+// @ts-expect-error create is required
+defineUnit({ init: () => 1 })
