@@ -31,6 +31,12 @@ export interface S3StorageOptions {
   timeoutMs?: number | undefined
   /** The largest streamed `put` body without `contentLength` that is buffered to send (default 64 MiB). */
   maxBufferBytes?: number | undefined
+  /**
+   * Read documents (`get`: the poll path) with a hand-signed request on a keep-alive socket instead
+   * of the SDK: the same request for a fraction of the CPU. Anything but a 200 or 304 is repeated
+   * through the SDK. Default true; never used with a `client` you pass in.
+   */
+  fastGet?: boolean | undefined
   /** Where the variables are read from (default `process.env`). */
   env?: Record<string, string | undefined> | undefined
 }
@@ -49,6 +55,7 @@ export interface S3Config {
   conditionalDelete: boolean
   timeoutMs: number
   maxBufferBytes: number
+  fastGet: boolean
   /** Literal credentials this adapter was given, to keep them out of error messages. */
   secrets: string[]
 }
@@ -113,6 +120,7 @@ export function resolveS3Config(options: S3StorageOptions): S3Config {
       conditionalDelete: options.conditionalDelete ?? false,
       timeoutMs,
       maxBufferBytes,
+      fastGet: false,
       secrets: [],
     }
   }
@@ -222,6 +230,7 @@ export function resolveS3Config(options: S3StorageOptions): S3Config {
     conditionalDelete: options.conditionalDelete ?? onAws,
     timeoutMs,
     maxBufferBytes,
+    fastGet: options.fastGet ?? true,
     secrets,
   }
 }

@@ -27,6 +27,7 @@ import {
   StorageTransportError,
   validateKey,
 } from '@relup/core'
+import { createFastGet } from './fastGet.js'
 import { preparePutBody } from './putBody.js'
 import { RelupRetryStrategy } from './retryStrategy.js'
 import { resolveS3Config, type S3Config, type S3StorageOptions } from './s3Config.js'
@@ -71,6 +72,18 @@ export function s3Storage(options: S3StorageOptions = {}): S3Storage {
     conditionalDelete: config.conditionalDelete,
   })
   let closed = false
+  // The SDK is bypassed only for document reads (the poll path), and only on a client we built.
+  const fast =
+    ownsClient && config.fastGet
+      ? createFastGet({
+          client,
+          bucket,
+          endpoint: config.endpoint,
+          forcePathStyle: config.forcePathStyle,
+          consistentReads: config.consistentReads,
+          maxBytes: config.maxBufferBytes,
+        })
+      : undefined
 
   const objectKey = (key: string) => keyPrefix + key
   const context = (operation: S3Operation, key: string | undefined, where = key ?? ''): FailureContext => ({
@@ -188,6 +201,8 @@ export function s3Storage(options: S3StorageOptions = {}): S3Storage {
       assertOptionsSupported(storage, getOptions, 'get')
       const ctx = context('get', key)
       return operate(ctx, { signal: getOptions?.signal, deadline: true }, async (abortSignal) => {
+        const quick = await fast?.get(objectKey(key), getOptions?.ifNoneMatch, abortSignal)
+        if (quick) return quick
         const out = await getObject(key, getOptions, abortSignal)
         if ('status' in out) return out
         const bytes = (await out.Body?.transformToByteArray()) ?? new Uint8Array(0)
@@ -328,6 +343,7 @@ export function s3Storage(options: S3StorageOptions = {}): S3Storage {
     async close() {
       if (closed) return
       closed = true
+      fast?.close()
       if (ownsClient) client.destroy()
     },
   }

@@ -290,7 +290,8 @@ describe('retries', () => {
         return s3Error(500, 'InternalError', 'We encountered an internal error. Please try again.')
       }),
     )
-    const error = await rejection(storageFor({ retry: { maxAttempts: 3 } }).get('current.json'))
+    // getStream: the SDK path alone (get() tries the fast path first, see "the poll path" below).
+    const error = await rejection(storageFor({ retry: { maxAttempts: 3 } }).getStream('current.json'))
     expect(error).toMatchObject({ retryable: true, status: 500 })
     expect(error.message).toContain('after 3 attempts')
     expect(requestsFor('GET')).toHaveLength(3)
@@ -303,7 +304,9 @@ describe('retries', () => {
         return s3Error(403, 'AccessDenied', 'Access Denied')
       }),
     )
-    const error = await rejection(storageFor({ retry: { maxAttempts: 5 } }).get('current.json'))
+    const error = await rejection(
+      storageFor({ retry: { maxAttempts: 5 }, fastGet: false }).get('current.json'),
+    )
     expect(error).toMatchObject({ retryable: false, status: 403, operation: 'get', key: 'current.json' })
     expect(error.message).toContain('check the credentials')
     expect(error.message).toContain(`s3:GetObject on s3://${BUCKET}/relup/chat/*`)
