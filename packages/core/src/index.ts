@@ -72,6 +72,7 @@ export {
   type PutBody,
   type PutOptions,
   type PutResult,
+  pageLimit,
   type Storage,
   type StorageCapabilities,
   type StorageCapability,

@@ -157,13 +157,22 @@ export function validateKey(key: string): string[] {
   if (typeof key !== 'string' || key.length === 0) throw new InvalidKeyError(String(key), 'it is empty')
   if (key.includes('\0')) throw new InvalidKeyError(key, 'it contains a NUL character')
   if (key.startsWith('/')) throw new InvalidKeyError(key, 'it is absolute (starts with "/")')
-  if (key.length > 1024) throw new InvalidKeyError(key, 'it is longer than 1024 characters')
+  if (/\p{Surrogate}/u.test(key))
+    throw new InvalidKeyError(key, 'it contains a lone UTF-16 surrogate (not valid unicode)')
+  if (new TextEncoder().encode(key).length > 1024)
+    throw new InvalidKeyError(key, 'it is longer than 1024 bytes in UTF-8')
   const segments = key.split('/')
   for (const segment of segments) {
     if (segment === '') throw new InvalidKeyError(key, 'it has an empty segment ("//" or a trailing "/")')
     if (segment === '.' || segment === '..') throw new InvalidKeyError(key, `it has a "${segment}" segment`)
   }
   return segments
+}
+
+/** A page size: at most `LIST_LIMIT`, at least 1; anything that is not a number means the default. */
+export function pageLimit(limit: number | undefined): number {
+  if (limit === undefined || !Number.isFinite(limit)) return LIST_LIMIT
+  return Math.min(Math.max(1, Math.floor(limit)), LIST_LIMIT)
 }
 
 /** The folder form of a list prefix: `''` stays `''`, anything else ends with exactly one `/`. */

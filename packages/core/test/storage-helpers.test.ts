@@ -3,6 +3,7 @@ import {
   assertOptionsSupported,
   folderPrefix,
   InvalidKeyError,
+  pageLimit,
   UnsupportedCapabilityError,
   validateKey,
 } from '../src/index.js'
@@ -12,8 +13,21 @@ describe('storage contract helpers', () => {
     expect(validateKey('relup/chat/ünï côdé/x.json')).toEqual(['relup', 'chat', 'ünï côdé', 'x.json'])
   })
 
-  it.each(['', '/abs', '../x', 'a/../b', 'a/./b', 'a//b', 'a/', 'nul\0'])('validateKey refuses %j', (key) => {
-    expect(() => validateKey(key)).toThrow(InvalidKeyError)
+  it.each(['', '/abs', '../x', 'a/../b', 'a/./b', 'a//b', 'a/', 'nul\0', 'lone\uD800', 'é'.repeat(513)])(
+    'validateKey refuses %j',
+    (key) => {
+      expect(() => validateKey(key)).toThrow(InvalidKeyError)
+    },
+  )
+
+  it('pageLimit clamps to 1..1000 and treats a non-number as the default', () => {
+    expect([
+      pageLimit(undefined),
+      pageLimit(Number.NaN),
+      pageLimit(0),
+      pageLimit(250.7),
+      pageLimit(5000),
+    ]).toEqual([1000, 1000, 1, 250, 1000])
   })
 
   it('folderPrefix implies the trailing slash', () => {

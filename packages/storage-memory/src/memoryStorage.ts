@@ -9,12 +9,12 @@ import {
   type GetOptions,
   type GetResult,
   type GetStreamResult,
-  LIST_LIMIT,
   type ListOptions,
   type ListPage,
   type PutBody,
   type PutOptions,
   type PutResult,
+  pageLimit,
   type Storage,
   type StorageCapabilities,
   validateKey,
@@ -111,7 +111,7 @@ export function memoryStorage(options: MemoryStorageOptions = {}): MemoryStorage
 
     async list(prefix: string, listOptions: ListOptions = {}): Promise<ListPage> {
       const folder = folderPrefix(prefix)
-      const limit = Math.min(Math.max(1, listOptions.limit ?? LIST_LIMIT), LIST_LIMIT)
+      const limit = pageLimit(listOptions.limit)
       const keys = [...objects.keys()]
         .filter((k) => k.startsWith(folder) && (listOptions.cursor === undefined || k > listOptions.cursor))
         .sort()

@@ -1,0 +1,1 @@
+export { type FsStorage, type FsStorageOptions, fsStorage } from './fsStorage.js'
