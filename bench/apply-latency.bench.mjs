@@ -9,7 +9,14 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pack } from '@relup/artifact'
-import { newUpgradeId, parseCurrentPointer, readDocument, relupKeys, withHotUpgrade, writeDocument } from '@relup/core'
+import {
+  newUpgradeId,
+  parseCurrentPointer,
+  readDocument,
+  relupKeys,
+  withHotUpgrade,
+  writeDocument,
+} from '@relup/core'
 import { startRelup } from '@relup/poller'
 import { fsStorage } from '@relup/storage-fs'
 import { s3Storage } from '@relup/storage-s3'
@@ -28,7 +35,10 @@ async function release(name, assetBytes) {
   const dir = join(work, name)
   await mkdir(join(dir, 'public'), { recursive: true })
   for (let i = 0; i < 50; i++) {
-    const lines = Array.from({ length: 25 }, (_, j) => `exports.v${j} = ${JSON.stringify(randomBytes(96).toString('base64'))}`)
+    const lines = Array.from(
+      { length: 25 },
+      (_, j) => `exports.v${j} = ${JSON.stringify(randomBytes(96).toString('base64'))}`,
+    )
     const body = `// ${name} module ${i}\n${lines.join('\n')}\n`
     await writeFile(join(dir, `m${i}.js`), body)
   }
@@ -80,14 +90,29 @@ async function measure(label, storage) {
         relup.once('upgrade:failed', ({ error }) => reject(error))
       })
       const t0 = performance.now()
-      await writeDocument(storage, keys.current, withHotUpgrade(read.document, hot, { setBy: 'bench' }), { ifMatch: read.etag })
+      await writeDocument(storage, keys.current, withHotUpgrade(read.document, hot, { setBy: 'bench' }), {
+        ifMatch: read.etag,
+      })
       const stats = await done
       const endToEnd = performance.now() - t0
-      samples.push({ endToEnd, apply: stats.totalMs, download: stats.downloadMs, pause: stats.pauseMs, bytes: packed.size })
+      samples.push({
+        endToEnd,
+        apply: stats.totalMs,
+        download: stats.downloadMs,
+        pause: stats.pauseMs,
+        bytes: packed.size,
+      })
       await rm(dir, { recursive: true, force: true })
       await rm(packed.path, { force: true })
     }
-    const p = (field, q) => round(percentile(samples.map((s) => s[field]), q), 1)
+    const p = (field, q) =>
+      round(
+        percentile(
+          samples.map((s) => s[field]),
+          q,
+        ),
+        1,
+      )
     rows.push({
       storage: label,
       artifact: `${size} (${round(samples[0].bytes / 1024 / 1024, 1)} MiB)`,
@@ -96,7 +121,13 @@ async function measure(label, storage) {
       'max ms': p('endToEnd', 100),
       'apply p50 ms': p('apply', 50),
       'download+verify+extract p50 ms': p('download', 50),
-      'pause p50 ms': round(percentile(samples.map((s) => s.pause), 50), 3),
+      'pause p50 ms': round(
+        percentile(
+          samples.map((s) => s.pause),
+          50,
+        ),
+        3,
+      ),
     })
   }
   await relup.stop()

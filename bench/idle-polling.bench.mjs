@@ -22,7 +22,11 @@ try {
   const loopKey = 'loop/current.json'
   await storage.put(loopKey, JSON.stringify({ pointer: 'a small document of a few hundred bytes'.repeat(8) }))
   const runtimeStorage = s3Storage({ env: s3rverEnv(server, 'bench'), prefix: 'fleet' })
-  await writeDocument(runtimeStorage, relupKeys('idle').current, initialPointer('idle', 'bench-image', { setBy: 'bench' }))
+  await writeDocument(
+    runtimeStorage,
+    relupKeys('idle').current,
+    initialPointer('idle', 'bench-image', { setBy: 'bench' }),
+  )
   await storage.close()
   await runtimeStorage.close()
 
@@ -59,7 +63,9 @@ try {
   const worstCpu = Math.max(...runtime.map((r) => r.cpuMs / r.polls))
   const bytes = runtime.reduce((n, r) => n + r.bodyBytes, 0)
   const met = { bodyBytes: bytes === 0, cpuPerPoll: worstCpu <= 0.5 }
-  console.log(`\ngoals: 0 body bytes per unchanged poll: ${met.bodyBytes ? 'met' : 'MISSED'}; <= 0.5 ms CPU per poll: ${met.cpuPerPoll ? 'met' : 'MISSED'} (${round(worstCpu, 3)} ms)`)
+  console.log(
+    `\ngoals: 0 body bytes per unchanged poll: ${met.bodyBytes ? 'met' : 'MISSED'}; <= 0.5 ms CPU per poll: ${met.cpuPerPoll ? 'met' : 'MISSED'} (${round(worstCpu, 3)} ms)`,
+  )
   writeResult('idle-polling', { goals: { bodyBytesPerPoll: 0, cpuMsPerPoll: 0.5 }, met, rows, raw: results })
 } finally {
   await server.stop()
