@@ -13,7 +13,6 @@ import {
   cli,
   freshMemoryUrl,
   hotDir,
-  keys,
   pointerOf,
   simulateMachines,
   tempDir,
