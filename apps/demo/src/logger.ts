@@ -1,0 +1,44 @@
+/**
+ * One line per message on stderr (stdout carries only the ready line). Accepts both call styles it
+ * is handed: `@relup/swap` logs `(message, fields)`, `@relup/poller` logs pino-style `(fields, message)`.
+ */
+import type { LogLevel } from './config.js'
+
+type LogMethod = (first: object | string, second?: string | Record<string, unknown>) => void
+
+export interface DemoLogger {
+  debug: LogMethod
+  info: LogMethod
+  warn: LogMethod
+  error: LogMethod
+}
+
+const levels: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
+
+function describeFields(fields: Record<string, unknown>): string {
+  const parts: string[] = []
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue
+    if (value instanceof Error) parts.push(`${key}=${JSON.stringify(value.message)}`)
+    else parts.push(`${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+  }
+  return parts.join(' ')
+}
+
+export function createLogger(
+  level: LogLevel,
+  write: (line: string) => void = (line) => process.stderr.write(line),
+): DemoLogger {
+  const method =
+    (name: LogLevel): LogMethod =>
+    (first, second) => {
+      if (levels[name] < levels[level]) return
+      const [message, fields] =
+        typeof first === 'string'
+          ? [first, typeof second === 'object' ? second : undefined]
+          : [typeof second === 'string' ? second : '', first as Record<string, unknown>]
+      const detail = fields ? describeFields(fields) : ''
+      write(`demo ${name}: ${message}${detail ? ` (${detail})` : ''}\n`)
+    }
+  return { debug: method('debug'), info: method('info'), warn: method('warn'), error: method('error') }
+}
