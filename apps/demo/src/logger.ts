@@ -1,6 +1,6 @@
 /**
- * One line per message on stderr (stdout carries only the ready line). Accepts both call styles it
- * is handed: `@relup/swap` logs `(message, fields)`, `@relup/poller` logs pino-style `(fields, message)`.
+ * One line per message on stderr (stdout carries only the ready line). pino-style, as `@relup/swap`
+ * and `@relup/poller` call it: `(fields, message)` or `(message)`.
  */
 import type { LogLevel } from './config.js'
 

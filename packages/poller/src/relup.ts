@@ -103,6 +103,7 @@ export class Relup extends EventEmitter<RelupEvents> {
   #nextPoll: Date | null = null
   #lastRecordAt = 0
   #startupPending = false
+  #started = false
   readonly #startedAt = new Date()
 
   /** Use `startRelup`; the constructor does no I/O. */
@@ -178,8 +179,13 @@ export class Relup extends EventEmitter<RelupEvents> {
 
   // ---- startup -------------------------------------------------------------------------------
 
-  /** @internal The blocking startup replay; `startRelup` calls it once. */
+  /**
+   * The blocking startup replay, then polling. `startRelup(options)` is `new Relup(options)` +
+   * `start()`; call them yourself to subscribe to the startup replay's events first.
+   */
   async start(): Promise<void> {
+    if (this.#started) throw new Error('relup.start() was already called; create a new Relup to start again')
+    this.#started = true
     const { baseRef, logger } = this.#o
     if (baseRef === null) {
       this.#mode = 'development'

@@ -12,8 +12,9 @@ import {
 } from '@relup/core'
 import { fsStorage } from '@relup/storage-fs'
 import { memoryStorage } from '@relup/storage-memory'
+import { createSwapEngine } from '@relup/swap'
 import { describe, expect, it } from 'vitest'
-import { currentVsn, readMarker } from '../src/index.js'
+import { currentVsn, Relup, readMarker, silentLogger } from '../src/index.js'
 import {
   APP,
   publishDirect,
@@ -235,5 +236,33 @@ describe('development mode', () => {
     } finally {
       Object.assign(process.env, previous)
     }
+  })
+})
+
+describe('subscribing before the startup replay', () => {
+  it('new Relup() + on() + start() sees the startup replay events that startRelup() hides', async () => {
+    const storage = memoryStorage()
+    await writeDocument(storage, keys.current, initialPointer(APP, 'image-1', { setBy: 'test' }))
+    await publishDirect(storage, await writeRelease(await tempDir(), 'v2'), { version: 'v2' })
+    const engine = await createSwapEngine({
+      releaseDir: await writeRelease(await tempDir(), 'base'),
+      logger: { warn() {}, error() {} },
+    })
+    const relup = new Relup({
+      app: APP,
+      storage,
+      engine,
+      baseRef: 'image-1',
+      machineId: 'm1',
+      stateDir: await tempDir('state'),
+      logger: silentLogger,
+    })
+    const seen: string[] = []
+    relup.on('upgrade:completed', ({ upgrade, startup }) => seen.push(`${upgrade.version}:${startup}`))
+    await relup.start()
+    expect(seen).toEqual(['v2:true'])
+    await expect(relup.start()).rejects.toThrow(/already called/)
+    await relup.stop()
+    await engine.close()
   })
 })

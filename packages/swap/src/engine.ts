@@ -138,8 +138,9 @@ export class SwapEngine<Deps = unknown> {
     this.log = {
       debug: () => {},
       info: () => {},
-      warn: (message) => console.warn(`[relup/swap] ${message}`),
-      error: (message) => console.error(`[relup/swap] ${message}`),
+      warn: (obj, message) => console.warn(`[relup/swap] ${typeof obj === 'string' ? obj : (message ?? '')}`),
+      error: (obj, message) =>
+        console.error(`[relup/swap] ${typeof obj === 'string' ? obj : (message ?? '')}`),
       ...options.logger,
     }
     this.hostRequire = hostRequire
@@ -218,11 +219,10 @@ export class SwapEngine<Deps = unknown> {
       }
     }
     base.contents = null
-    engine.log.info(`loaded release ${version}`, {
-      releaseDir: dir,
-      modules: base.modules.size,
-      units: [...base.units.keys()],
-    })
+    engine.log.info(
+      { releaseDir: dir, modules: base.modules.size, units: [...base.units.keys()] },
+      `loaded release ${version}`,
+    )
     return engine
   }
 
@@ -365,7 +365,7 @@ export class SwapEngine<Deps = unknown> {
         disposeErrors,
         degraded: disposeErrors.length > 0,
       }
-      this.log.info(`upgraded ${tx.from.version} → ${version}`, { ...stats })
+      this.log.info({ ...stats }, `upgraded ${tx.from.version} → ${version}`)
       this.emit('upgrade', { ok: true, ...versions, stats })
       return stats
     } catch (caught) {
@@ -373,7 +373,7 @@ export class SwapEngine<Deps = unknown> {
         caught instanceof UpgradeError
           ? caught
           : upgradeError(tx, UpgradeError.code, `unexpected ${describe(caught)}`, { cause: caught })
-      this.log.error(error.message, { code: error.code, phase: error.phase })
+      this.log.error({ code: error.code, phase: error.phase }, error.message)
       this.emit('upgrade', { ok: false, ...versions, error })
       throw error
     }

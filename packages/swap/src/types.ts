@@ -1,11 +1,12 @@
 import type { ModuleManifest, UpgradeStats } from '@relup/core'
 import type { UpgradeError, UpgradePhase } from './errors.js'
 
+/** pino-compatible: `logger.warn(fields, message)` or `logger.warn(message)`, like @relup/poller's. */
 export interface Logger {
-  debug(message: string, fields?: Record<string, unknown>): void
-  info(message: string, fields?: Record<string, unknown>): void
-  warn(message: string, fields?: Record<string, unknown>): void
-  error(message: string, fields?: Record<string, unknown>): void
+  debug(obj: object | string, message?: string): void
+  info(obj: object | string, message?: string): void
+  warn(obj: object | string, message?: string): void
+  error(obj: object | string, message?: string): void
 }
 
 export interface SwapEngineOptions<Deps = unknown> {
