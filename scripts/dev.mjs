@@ -4,7 +4,7 @@
 // then hands over to turbo.
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { delimiter, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const PNPM_VERSION = '12.4.2'
@@ -45,8 +45,14 @@ function findPnpm() {
   return local
 }
 
+/** turbo and package scripts look pnpm up on the PATH: put the local one first. */
+function usePnpm(path) {
+  if (path !== 'pnpm') env.PATH = `${dirname(path)}${delimiter}${env.PATH ?? ''}`
+  return path
+}
+
 const command = process.argv[2] ?? 'test'
-const pnpm = findPnpm()
+const pnpm = usePnpm(findPnpm())
 if (run(pnpm, ['install', '--frozen-lockfile', '--reporter=append-only']) !== 0) {
   console.error('relup: `pnpm install` failed; see the output above.')
   process.exit(1)
@@ -68,6 +74,11 @@ const commands = {
     const status = turbo('build')
     return status === 0 ? run(pnpm, ['--filter', '@relup/demo', 'run', 'tour']) : status
   },
+  /** The demo server, kept running (the tour's "your turn"). */
+  demo() {
+    const status = turbo('build')
+    return status === 0 ? run(pnpm, ['--filter', '@relup/demo', 'run', 'start']) : status
+  },
   bench() {
     const status = turbo('build')
     return status === 0
@@ -77,7 +88,7 @@ const commands = {
 }
 
 if (!(command in commands)) {
-  console.error(`relup: unknown command ${command}; use start, test or bench`)
+  console.error(`relup: unknown command ${command}; use start, test, demo or bench`)
   process.exit(2)
 }
 process.exit(commands[command]())

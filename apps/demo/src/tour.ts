@@ -327,7 +327,7 @@ async function tour(workDir: string, servers: DemoServer[], streams: EventStream
 function nextSteps(): void {
   heading('Your turn')
   say('  Keep a server running (it stays up until Ctrl-C):')
-  command('pnpm --filter @relup/demo start')
+  command('npm run demo')
   say(
     `  open ${bold('http://127.0.0.1:3000')}, click the counter, then from the repository root in another terminal:`,
   )

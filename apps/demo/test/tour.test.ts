@@ -72,7 +72,7 @@ describe('the tour', () => {
       /the same SSE connection, never reconnected: \d+ events \(hello, counter ×3, version v2, counter, version v3, counter\)/,
     )
     expect(output).toContain('server stopped with SIGTERM (exit 0)')
-    expect(output).toContain('pnpm --filter @relup/demo start')
+    expect(output).toContain('npm run demo')
     expect(output).toContain(
       'node packages/cli/dist/bin.js publish apps/demo/hot/v3 --app demo --storage file://.relup-demo/storage --version v3',
     )
