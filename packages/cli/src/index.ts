@@ -5,6 +5,7 @@ export { acquireLock, type HeldLock, releaseLock, whoAmI } from './lock.js'
 export { run, usage } from './main.js'
 export type { Io } from './output.js'
 export {
+  type DeployOptions,
   type PublishOptions,
   type PublishOutcome,
   publish,

@@ -36,7 +36,8 @@ export interface Reporter {
   warn?(message: string): void
 }
 
-interface CommonOptions {
+/** What publish and rollback share: where, who signs, how long to wait, the lock. */
+export interface DeployOptions {
   storage: Storage
   app: string
   prefix?: string | undefined
@@ -57,7 +58,7 @@ interface CommonOptions {
   pollMs?: number | undefined
 }
 
-export interface PublishOptions extends CommonOptions {
+export interface PublishOptions extends DeployOptions {
   dir: string
   /** Default: the `version` of `<dir>/package.json`, else `hot-<sha12>`. */
   version?: string | undefined
@@ -67,7 +68,7 @@ export interface PublishOptions extends CommonOptions {
   sourceRef?: string | undefined
 }
 
-export interface RollbackOptions extends CommonOptions {
+export interface RollbackOptions extends DeployOptions {
   /** The version to go back to. Default: the last published version before the current one. */
   to?: string | undefined
 }
@@ -148,7 +149,7 @@ async function movePointer(
 
 async function deploy(
   hot: HotUpgrade,
-  options: CommonOptions,
+  options: DeployOptions,
   keys: RelupKeys,
   lock: HeldLock,
   started: number,
@@ -204,7 +205,7 @@ async function deploy(
 }
 
 async function withLock<T>(
-  options: CommonOptions,
+  options: DeployOptions,
   keys: RelupKeys,
   purpose: string,
   fn: (lock: HeldLock) => Promise<T>,

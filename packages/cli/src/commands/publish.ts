@@ -1,9 +1,9 @@
-import { loadKey } from '@relup/artifact'
-import { parse, parseCount, parseDuration, requireApp } from '../args.js'
+import { parse } from '../args.js'
 import type { CommandContext } from '../context.js'
 import { UsageError } from '../errors.js'
 import { publish } from '../publisher.js'
-import { printOutcome, reporterFor } from '../summary.js'
+import { printOutcome } from '../summary.js'
+import { DEPLOY_FLAGS, deployOptions } from './deployFlags.js'
 
 export const publishHelp = `relup publish <dir> --app <name> [options]
 
@@ -26,14 +26,10 @@ Exit code 0 only when every expected machine completed.`
 
 export async function publishCommand(ctx: CommandContext, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
+    ...DEPLOY_FLAGS,
     version: { type: 'string' },
     'base-ref': { type: 'string' },
     'source-ref': { type: 'string' },
-    sign: { type: 'string' },
-    timeout: { type: 'string' },
-    'no-wait': { type: 'boolean' },
-    expect: { type: 'string' },
-    force: { type: 'boolean' },
   })
   if (values.help) {
     ctx.out.line(publishHelp)
@@ -42,27 +38,18 @@ export async function publishCommand(ctx: CommandContext, argv: string[]): Promi
   const dir = positionals[0]
   if (!dir)
     throw new UsageError('relup publish needs the directory to publish: relup publish <dir> --app <name>')
-  const app = requireApp(values, ctx.io.env)
-  const storage = ctx.storage(values.storage as string | undefined)
+  const options = await deployOptions(ctx, values)
   try {
     const outcome = await publish({
-      storage,
-      app,
-      prefix: values.prefix as string | undefined,
+      ...options,
       dir,
       version: values.version as string | undefined,
       baseRef: values['base-ref'] as string | undefined,
       sourceRef: values['source-ref'] as string | undefined,
-      sign: values.sign ? await loadKey(values.sign as string) : undefined,
-      timeoutMs: values.timeout ? parseDuration(values.timeout as string, 'timeout') : undefined,
-      wait: !values['no-wait'],
-      expect: values.expect ? parseCount(values.expect as string, 'expect') : undefined,
-      force: Boolean(values.force),
-      reporter: reporterFor(ctx.out),
     })
     printOutcome(ctx.out, outcome, 'published')
     return outcome.ok ? 0 : 1
   } finally {
-    await storage.close?.()
+    await options.storage.close?.()
   }
 }

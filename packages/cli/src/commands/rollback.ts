@@ -1,8 +1,8 @@
-import { loadKey } from '@relup/artifact'
-import { parse, parseCount, parseDuration, requireApp } from '../args.js'
+import { parse } from '../args.js'
 import type { CommandContext } from '../context.js'
 import { rollback } from '../publisher.js'
-import { printOutcome, reporterFor } from '../summary.js'
+import { printOutcome } from '../summary.js'
+import { DEPLOY_FLAGS, deployOptions } from './deployFlags.js'
 
 export const rollbackHelp = `relup rollback --app <name> [--to <version>] [options]
 
@@ -16,36 +16,17 @@ Options:
   --no-wait, --expect <n>, --force, --storage <url>, --json   as for publish`
 
 export async function rollbackCommand(ctx: CommandContext, argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
-    to: { type: 'string' },
-    sign: { type: 'string' },
-    timeout: { type: 'string' },
-    'no-wait': { type: 'boolean' },
-    expect: { type: 'string' },
-    force: { type: 'boolean' },
-  })
+  const { values } = parse(argv, { ...DEPLOY_FLAGS, to: { type: 'string' } })
   if (values.help) {
     ctx.out.line(rollbackHelp)
     return 0
   }
-  const app = requireApp(values, ctx.io.env)
-  const storage = ctx.storage(values.storage as string | undefined)
+  const options = await deployOptions(ctx, values)
   try {
-    const outcome = await rollback({
-      storage,
-      app,
-      prefix: values.prefix as string | undefined,
-      to: values.to as string | undefined,
-      sign: values.sign ? await loadKey(values.sign as string) : undefined,
-      timeoutMs: values.timeout ? parseDuration(values.timeout as string, 'timeout') : undefined,
-      wait: !values['no-wait'],
-      expect: values.expect ? parseCount(values.expect as string, 'expect') : undefined,
-      force: Boolean(values.force),
-      reporter: reporterFor(ctx.out),
-    })
+    const outcome = await rollback({ ...options, to: values.to as string | undefined })
     printOutcome(ctx.out, outcome, 'rolled back to')
     return outcome.ok ? 0 : 1
   } finally {
-    await storage.close?.()
+    await options.storage.close?.()
   }
 }
