@@ -75,6 +75,7 @@ export async function waitForResults(
       ? expected.filter((m) => terminal(results.get(m.machineId))).length
       : [...results.values()].filter(terminal).length
 
+  let rounds = 0
   while (true) {
     for await (const item of listAll(storage, keys.results(options.upgradeId))) {
       const machineId = item.key.slice(keys.results(options.upgradeId).length).replace(/\.json$/, '')
@@ -99,7 +100,9 @@ export async function waitForResults(
       pending: values.filter((r) => r.status === 'pending').length,
     })
     if (done >= target || Date.now() >= deadline) break
-    await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())))
+    // Machines usually answer within a second: look often at first, then settle at pollMs.
+    const delay = Math.min(pollMs, 100 * 2 ** Math.min(rounds++, 4))
+    await sleep(Math.min(delay, Math.max(0, deadline - Date.now())))
   }
 
   const ids = new Set([...wanted(), ...results.keys()])

@@ -529,6 +529,10 @@ export class Relup extends EventEmitter<RelupEvents> {
         stats,
         error: null,
       }
+      // The record first: whoever sees `completed` (relup publish) then finds the machine current.
+      await this.#writeMachineRecord(undefined, last).catch((error: unknown) =>
+        logger.warn({ err: error }, 'could not write the machine record'),
+      )
       await this.#writeResult(upgrade.upgradeId, {
         version: upgrade.version,
         status: 'completed',
@@ -538,9 +542,6 @@ export class Relup extends EventEmitter<RelupEvents> {
         stats,
         error: null,
       }).catch((error: unknown) => logger.error({ err: error }, 'could not write the completed result'))
-      await this.#writeMachineRecord(undefined, last).catch((error: unknown) =>
-        logger.warn({ err: error }, 'could not write the machine record'),
-      )
       await this.#pruneReleases([marker.releaseDir, previous?.releaseDir])
       // Last, so that whoever sees lastUpgrade (or the event) sees a finished upgrade.
       this.#lastUpgrade = last
