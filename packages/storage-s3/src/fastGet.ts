@@ -13,7 +13,11 @@ import http from 'node:http'
 import https from 'node:https'
 import type { S3Client } from '@aws-sdk/client-s3'
 
-export type FastGetResult = { status: 'ok'; etag: string; body: Uint8Array } | { status: 'not-modified' }
+export type FastGetResult =
+  | { status: 'ok'; etag: string; body: Uint8Array }
+  | { status: 'not-modified' }
+  /** No answer within the timeout: final, like the SDK path's deadline. */
+  | { status: 'timeout' }
 
 interface Credentials {
   accessKeyId: string
@@ -40,7 +44,16 @@ export function encodeKeyPath(key: string): string {
 let cachedKey: { secret: string; day: string; region: string; key: Buffer } | undefined
 
 /** `20261127T003237Z` */
-const amzDate = (date: Date) => date.toISOString().replace(/[:-]|\.\d{3}/g, '')
+let lastDate = { second: -1, text: '' }
+
+/** `20261127T003237Z`, computed once a second. */
+function amzDate(now: number): string {
+  const second = Math.floor(now / 1000)
+  if (second !== lastDate.second) {
+    lastDate = { second, text: new Date(second * 1000).toISOString().replace(/[:-]|\.\d{3}/g, '') }
+  }
+  return lastDate.text
+}
 
 /** The day's SigV4 signing key (cached: it changes once a day, or with the secret). */
 function signingKey(secret: string, day: string, region: string): Buffer {
@@ -143,7 +156,7 @@ export function createFastGet(options: FastGetOptions) {
   async function get(
     objectKey: string,
     ifNoneMatch: string | undefined,
-    signal: AbortSignal,
+    limits: { timeoutMs: number; signal?: AbortSignal | undefined },
   ): Promise<FastGetResult | null> {
     let cached = targets.get(objectKey)
     if (!cached) {
@@ -168,7 +181,7 @@ export function createFastGet(options: FastGetOptions) {
     const headers: Record<string, string> = {
       host: cached.url.host,
       'x-amz-content-sha256': EMPTY_SHA256,
-      'x-amz-date': amzDate(new Date()),
+      'x-amz-date': amzDate(Date.now()),
     }
     if (creds.sessionToken) headers['x-amz-security-token'] = creds.sessionToken
     if (options.consistentReads) headers['x-tigris-consistent'] = 'true'
@@ -189,20 +202,35 @@ export function createFastGet(options: FastGetOptions) {
         authorization,
         ...(ifNoneMatch !== undefined ? { 'if-none-match': ifNoneMatch } : {}),
       },
-      signal,
     }
+    const { signal, timeoutMs } = limits
+    signal?.throwIfAborted()
     return new Promise((resolve, reject) => {
+      let settled = false
+      let deadline: NodeJS.Timeout | undefined
+      const finish = (outcome: FastGetResult | null, error?: unknown) => {
+        if (settled) return
+        settled = true
+        clearTimeout(deadline)
+        signal?.removeEventListener('abort', onAbort)
+        if (error !== undefined) reject(error)
+        else resolve(outcome)
+      }
+      const onAbort = () => {
+        request.destroy()
+        finish(null, signal!.reason)
+      }
       const request = transport.request(requestOptions, (response) => {
         const status = response.statusCode ?? 0
         const etag = response.headers.etag
         if (status === 304) {
           response.resume()
-          response.on('end', () => resolve({ status: 'not-modified' }))
+          response.on('end', () => finish({ status: 'not-modified' }))
           return
         }
         if (status !== 200 || typeof etag !== 'string') {
           response.resume()
-          resolve(null)
+          finish(null)
           return
         }
         const chunks: Buffer[] = []
@@ -211,26 +239,29 @@ export function createFastGet(options: FastGetOptions) {
           size += chunk.length
           if (size > options.maxBytes) {
             response.destroy()
-            resolve(null)
+            finish(null)
             return
           }
           chunks.push(chunk)
         })
         response.on('end', () => {
           const joined = Buffer.concat(chunks)
-          resolve({
+          finish({
             status: 'ok',
             etag,
             body: new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength),
           })
         })
-        response.on('error', () => resolve(null))
+        response.on('error', () => finish(null))
       })
-      request.on('error', (error) => {
-        // An abort (the caller's signal or the deadline) is final; anything else goes to the SDK.
-        if (signal.aborted) reject(error)
-        else resolve(null)
-      })
+      // No answer in time is final (a timeout); any other failure goes to the SDK, which retries.
+      deadline = setTimeout(() => {
+        request.destroy()
+        finish({ status: 'timeout' })
+      }, timeoutMs)
+      request.on('close', () => clearTimeout(deadline))
+      request.on('error', () => finish(null))
+      signal?.addEventListener('abort', onAbort, { once: true })
       request.end()
     })
   }

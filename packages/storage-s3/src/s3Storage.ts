@@ -200,9 +200,22 @@ export function s3Storage(options: S3StorageOptions = {}): S3Storage {
       validateKey(key)
       assertOptionsSupported(storage, getOptions, 'get')
       const ctx = context('get', key)
-      return operate(ctx, { signal: getOptions?.signal, deadline: true }, async (abortSignal) => {
-        const quick = await fast?.get(objectKey(key), getOptions?.ifNoneMatch, abortSignal)
+      if (fast && !closed) {
+        // Anything unexpected (credentials that do not resolve…) is left to the SDK path below,
+        // which reports it like every other operation.
+        const quick = await fast
+          .get(objectKey(key), getOptions?.ifNoneMatch, {
+            timeoutMs: config.timeoutMs,
+            signal: getOptions?.signal,
+          })
+          .catch(() => {
+            if (getOptions?.signal?.aborted) throw getOptions.signal.reason
+            return null
+          })
+        if (quick?.status === 'timeout') throw timeoutError(ctx)
         if (quick) return quick
+      }
+      return operate(ctx, { signal: getOptions?.signal, deadline: true }, async (abortSignal) => {
         const out = await getObject(key, getOptions, abortSignal)
         if ('status' in out) return out
         const bytes = (await out.Body?.transformToByteArray()) ?? new Uint8Array(0)
