@@ -4,7 +4,7 @@
  */
 import type { LogLevel } from './config.js'
 
-type LogMethod = (first: object | string, second?: string | Record<string, unknown>) => void
+type LogMethod = (first: object | string, message?: string) => void
 
 export interface DemoLogger {
   debug: LogMethod
@@ -31,14 +31,12 @@ export function createLogger(
 ): DemoLogger {
   const method =
     (name: LogLevel): LogMethod =>
-    (first, second) => {
+    (first, message) => {
       if (levels[name] < levels[level]) return
-      const [message, fields] =
-        typeof first === 'string'
-          ? [first, typeof second === 'object' ? second : undefined]
-          : [typeof second === 'string' ? second : '', first as Record<string, unknown>]
+      const [text, fields] =
+        typeof first === 'string' ? [first, undefined] : [message ?? '', first as Record<string, unknown>]
       const detail = fields ? describeFields(fields) : ''
-      write(`demo ${name}: ${message}${detail ? ` (${detail})` : ''}\n`)
+      write(`demo ${name}: ${text}${detail ? ` (${detail})` : ''}\n`)
     }
   return { debug: method('debug'), info: method('info'), warn: method('warn'), error: method('error') }
 }

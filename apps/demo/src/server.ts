@@ -94,7 +94,7 @@ async function main(config: DemoConfig): Promise<void> {
     try {
       await router(req, res, host)
     } catch (error) {
-      log.error('request failed', { method: req.method, url: req.url, version: engine.version, err: error })
+      log.error({ method: req.method, url: req.url, version: engine.version, err: error }, 'request failed')
       if (!res.headersSent) {
         res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' })
         res.end(JSON.stringify({ error: 'internal error; see the server log' }))
@@ -124,11 +124,10 @@ async function main(config: DemoConfig): Promise<void> {
     fingerprint: versionInfo().fingerprint,
   }
   process.stdout.write(`${JSON.stringify(ready)}\n`)
-  log.info(`serving ${engine.version} on http://${config.host}:${port}`, {
-    app: config.app,
-    storage: config.storage,
-    machineId: config.machineId,
-  })
+  log.info(
+    { app: config.app, storage: config.storage, machineId: config.machineId },
+    `serving ${engine.version} on http://${config.host}:${port}`,
+  )
 
   let stopping = false
   const shutdown = async (signal: string) => {

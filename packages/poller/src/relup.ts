@@ -12,6 +12,7 @@ import {
   type CurrentPointer,
   DocumentError,
   decide,
+  diffManifests,
   fingerprint,
   type HotUpgrade,
   initialPointer,
@@ -604,7 +605,9 @@ export class Relup extends EventEmitter<RelupEvents> {
     const marker = this.#diskMarker
     if (marker?.upgradeId === upgrade.upgradeId && marker.releaseDir === dest && (await exists(dest))) {
       const onDisk = await manifestOfDirectory(dest).catch(() => null)
-      if (onDisk && manifestsMatch(onDisk, upgrade.manifest)) return { releaseDir: dest, fresh: false }
+      const diff = onDisk && diffManifests(upgrade.manifest, onDisk)
+      if (diff && diff.added.length + diff.changed.length + diff.removed.length === 0)
+        return { releaseDir: dest, fresh: false }
     }
     // Whatever is there (a crash mid-extraction, a tampered directory) is not trusted.
     await rm(dest, { recursive: true, force: true })
@@ -691,17 +694,6 @@ export class Relup extends EventEmitter<RelupEvents> {
     this.#logged.add(key)
     log()
   }
-}
-
-function manifestsMatch(
-  a: { files: Record<string, { sha256: string; size: number }> },
-  b: typeof a,
-): boolean {
-  const aKeys = Object.keys(a.files)
-  if (aKeys.length !== Object.keys(b.files).length) return false
-  return aKeys.every(
-    (path) => b.files[path]?.sha256 === a.files[path]!.sha256 && b.files[path]?.size === a.files[path]!.size,
-  )
 }
 
 async function exists(path: string): Promise<boolean> {

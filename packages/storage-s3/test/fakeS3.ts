@@ -6,6 +6,9 @@
  */
 import { createHash } from 'node:crypto'
 import { HttpResponse, http } from 'msw'
+import { setupServer } from 'msw/node'
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
+import { type S3Storage, type S3StorageOptions, s3Storage } from '../src/index.js'
 
 export const ENDPOINT = 'http://s3.relup.test'
 export const BUCKET = 'relup-bucket'
@@ -176,6 +179,51 @@ export function fakeS3(bucket = BUCKET) {
       const etag = etagOf(bytes)
       objects.set(key, { body: bytes, etag })
       return etag
+    },
+  }
+}
+
+/**
+ * MSW serving a fresh fake bucket to every test, and `storageFor()` for an adapter pointed at it
+ * (closed after each test). Call once at the top of a test file.
+ */
+export function useMockedS3(onUnhandledRequest: 'error' | 'bypass' = 'error') {
+  const server = setupServer()
+  const opened: S3Storage[] = []
+  let current = fakeS3()
+  beforeAll(() => server.listen({ onUnhandledRequest }))
+  beforeEach(() => {
+    current = fakeS3()
+    server.resetHandlers(...current.handlers)
+  })
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((storage) => storage.close()))
+  })
+  afterAll(() => server.close())
+
+  function storageFor(options: S3StorageOptions = {}): S3Storage {
+    const storage = s3Storage({
+      bucket: BUCKET,
+      prefix: 'relup/chat',
+      endpoint: ENDPOINT,
+      region: 'us-east-1',
+      credentials: CREDENTIALS,
+      retry: { baseDelayMs: 1, ...options.retry },
+      env: {},
+      ...options,
+    })
+    opened.push(storage)
+    return storage
+  }
+
+  return {
+    server,
+    storageFor,
+    /** Adapters opened elsewhere in the test, to close with the others. */
+    opened,
+    /** This test's bucket. */
+    get fake() {
+      return current
     },
   }
 }

@@ -3,42 +3,15 @@
 
 import { type S3rverServer, s3rverEnv, startS3rver } from '@relup/testkit'
 import { HttpResponse, http } from 'msw'
-import { setupServer } from 'msw/node'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodeKeyPath, sigV4Authorization } from '../src/fastGet.js'
-import { type S3Storage, type S3StorageOptions, s3Storage } from '../src/index.js'
-import { BUCKET, CREDENTIALS, ENDPOINT, fakeS3, s3Error } from './fakeS3.js'
+import { s3Storage } from '../src/index.js'
+import { BUCKET, CREDENTIALS, ENDPOINT, s3Error, useMockedS3 } from './fakeS3.js'
 
-const server = setupServer()
-let fake: ReturnType<typeof fakeS3>
-const opened: S3Storage[] = []
+const s3 = useMockedS3('bypass')
+const { server, storageFor, opened } = s3
 
-beforeAll(() => server.listen({ onUnhandledRequest: 'bypass' }))
-beforeEach(() => {
-  fake = fakeS3()
-  server.resetHandlers(...fake.handlers)
-})
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((storage) => storage.close()))
-})
-afterAll(() => server.close())
-
-function storageFor(options: S3StorageOptions = {}): S3Storage {
-  const storage = s3Storage({
-    bucket: BUCKET,
-    prefix: 'relup/chat',
-    endpoint: ENDPOINT,
-    region: 'us-east-1',
-    credentials: CREDENTIALS,
-    retry: { baseDelayMs: 1 },
-    env: {},
-    ...options,
-  })
-  opened.push(storage)
-  return storage
-}
-
-const gets = () => fake.requests.filter((r) => r.method === 'GET')
+const gets = () => s3.fake.requests.filter((r) => r.method === 'GET')
 
 describe('the poll path (get)', () => {
   it('is one hand-signed request with If-None-Match, and a 304 is not-modified', async () => {
@@ -76,7 +49,7 @@ describe('the poll path (get)', () => {
     let calls = 0
     server.use(
       http.get(`${ENDPOINT}/${BUCKET}/*`, ({ request }) => {
-        fake.record(request)
+        s3.fake.record(request)
         calls++
         if (calls <= 2) return s3Error(503, 'SlowDown', 'Please reduce your request rate.')
         return new HttpResponse('{"seq":9}', { status: 200, headers: { etag: '"e9"' } })

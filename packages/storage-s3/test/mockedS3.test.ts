@@ -1,43 +1,15 @@
 import { Readable } from 'node:stream'
 import { StorageTransportError, UnsupportedCapabilityError } from '@relup/core'
 import { HttpResponse, http } from 'msw'
-import { setupServer } from 'msw/node'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { type S3Storage, type S3StorageOptions, s3Storage } from '../src/index.js'
-import { BUCKET, CREDENTIALS, ENDPOINT, fakeS3, s3Error } from './fakeS3.js'
+import { describe, expect, it } from 'vitest'
+import { BUCKET, ENDPOINT, s3Error, useMockedS3 } from './fakeS3.js'
 
-const server = setupServer()
-let fake: ReturnType<typeof fakeS3>
-const opened: S3Storage[] = []
-
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
-beforeEach(() => {
-  fake = fakeS3()
-  server.resetHandlers(...fake.handlers)
-})
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((storage) => storage.close()))
-})
-afterAll(() => server.close())
-
-function storageFor(options: S3StorageOptions = {}): S3Storage {
-  const storage = s3Storage({
-    bucket: BUCKET,
-    prefix: 'relup/chat',
-    endpoint: ENDPOINT,
-    region: 'us-east-1',
-    credentials: CREDENTIALS,
-    retry: { baseDelayMs: 1, ...options.retry },
-    env: {},
-    ...options,
-  })
-  opened.push(storage)
-  return storage
-}
+const s3 = useMockedS3()
+const { server, storageFor } = s3
 
 const objectUrl = `${ENDPOINT}/${BUCKET}/*`
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
-const requestsFor = (method: string) => fake.requests.filter((r) => r.method === method)
+const requestsFor = (method: string) => s3.fake.requests.filter((r) => r.method === method)
 
 async function readAll(stream: Readable): Promise<string> {
   const chunks: Buffer[] = []
@@ -56,11 +28,11 @@ async function rejection(promise: Promise<unknown>): Promise<StorageTransportErr
 
 describe('reads', () => {
   it('get sends a SigV4-signed, path-style GetObject under the prefix and returns the body and ETag', async () => {
-    const etag = fake.seed('relup/chat/current.json', '{"seq":1}')
+    const etag = s3.fake.seed('relup/chat/current.json', '{"seq":1}')
     const result = await storageFor().get('current.json')
     expect(result).toEqual({ status: 'ok', etag, body: new TextEncoder().encode('{"seq":1}') })
 
-    const [request] = fake.requests
+    const [request] = s3.fake.requests
     expect(request?.method).toBe('GET')
     expect(request?.url.pathname).toBe(`/${BUCKET}/relup/chat/current.json`)
     expect(request?.headers.get('authorization')).toMatch(
@@ -70,16 +42,16 @@ describe('reads', () => {
   })
 
   it('ifNoneMatch is sent as If-None-Match, and a 304 with no body is not-modified', async () => {
-    const etag = fake.seed('relup/chat/current.json', '{"seq":1}')
+    const etag = s3.fake.seed('relup/chat/current.json', '{"seq":1}')
     const storage = storageFor()
     expect(await storage.get('current.json', { ifNoneMatch: etag })).toEqual({ status: 'not-modified' })
     expect(await storage.getStream('current.json', { ifNoneMatch: etag })).toEqual({ status: 'not-modified' })
-    expect(fake.requests.map((r) => r.headers.get('if-none-match'))).toEqual([etag, etag])
+    expect(s3.fake.requests.map((r) => r.headers.get('if-none-match'))).toEqual([etag, etag])
   })
 
   it('a stale ifNoneMatch gets the current body and its new etag', async () => {
-    const old = fake.seed('relup/chat/current.json', '{"seq":1}')
-    const current = fake.seed('relup/chat/current.json', '{"seq":2}')
+    const old = s3.fake.seed('relup/chat/current.json', '{"seq":1}')
+    const current = s3.fake.seed('relup/chat/current.json', '{"seq":2}')
     const result = await storageFor().get('current.json', { ifNoneMatch: old })
     expect(result.status === 'ok' && [text(result.body), result.etag]).toEqual(['{"seq":2}', current])
   })
@@ -91,7 +63,7 @@ describe('reads', () => {
   })
 
   it('getStream hands back a Node Readable of the body, with its size', async () => {
-    const etag = fake.seed('relup/chat/artifacts/v1.tgz', 'x'.repeat(100_000))
+    const etag = s3.fake.seed('relup/chat/artifacts/v1.tgz', 'x'.repeat(100_000))
     const result = await storageFor().getStream('artifacts/v1.tgz')
     expect(result.status).toBe('ok')
     if (result.status !== 'ok') return
@@ -116,7 +88,7 @@ describe('reads', () => {
 
 describe('conditional writes', () => {
   it('create-only sends If-None-Match: * and an existing key is precondition-failed (412), in one request', async () => {
-    fake.seed('relup/chat/lock.json', 'held')
+    s3.fake.seed('relup/chat/lock.json', 'held')
     const storage = storageFor({ retry: { maxAttempts: 5 } })
     expect(await storage.put('lock.json', 'mine', { ifNoneMatch: '*' })).toEqual({
       status: 'precondition-failed',
@@ -124,16 +96,16 @@ describe('conditional writes', () => {
     const puts = requestsFor('PUT')
     expect(puts).toHaveLength(1)
     expect(puts[0]?.headers.get('if-none-match')).toBe('*')
-    expect(text(fake.objects.get('relup/chat/lock.json')!.body)).toBe('held')
+    expect(text(s3.fake.objects.get('relup/chat/lock.json')!.body)).toBe('held')
   })
 
   it('create-only of a missing key succeeds and returns the new etag', async () => {
     const result = await storageFor().put('lock.json', 'mine', { ifNoneMatch: '*' })
-    expect(result).toEqual({ status: 'ok', etag: fake.objects.get('relup/chat/lock.json')?.etag })
+    expect(result).toEqual({ status: 'ok', etag: s3.fake.objects.get('relup/chat/lock.json')?.etag })
   })
 
   it('compare-and-swap sends If-Match: the current etag swaps, a stale one is precondition-failed (412, one request)', async () => {
-    const first = fake.seed('relup/chat/current.json', 'v1')
+    const first = s3.fake.seed('relup/chat/current.json', 'v1')
     const storage = storageFor({ retry: { maxAttempts: 5 } })
     const swapped = await storage.put('current.json', 'v2', { ifMatch: first })
     expect(swapped.status).toBe('ok')
@@ -142,14 +114,14 @@ describe('conditional writes', () => {
     })
     const puts = requestsFor('PUT')
     expect(puts.map((r) => r.headers.get('if-match'))).toEqual([first, first])
-    expect(text(fake.objects.get('relup/chat/current.json')!.body)).toBe('v2')
+    expect(text(s3.fake.objects.get('relup/chat/current.json')!.body)).toBe('v2')
   })
 
   it('If-Match on a missing key (S3 answers 404 NoSuchKey) is precondition-failed', async () => {
     expect(await storageFor().put('current.json', 'v1', { ifMatch: '"0123"' })).toEqual({
       status: 'precondition-failed',
     })
-    expect(fake.objects.has('relup/chat/current.json')).toBe(false)
+    expect(s3.fake.objects.has('relup/chat/current.json')).toBe(false)
   })
 
   it('409 ConditionalRequestConflict is retried, and the retry decides', async () => {
@@ -157,7 +129,7 @@ describe('conditional writes', () => {
       http.put(
         objectUrl,
         ({ request }) => {
-          fake.record(request)
+          s3.fake.record(request)
           return s3Error(
             409,
             'ConditionalRequestConflict',
@@ -175,7 +147,7 @@ describe('conditional writes', () => {
   it('a 409 ConditionalRequestConflict that outlasts the retries is precondition-failed', async () => {
     server.use(
       http.put(objectUrl, ({ request }) => {
-        fake.record(request)
+        s3.fake.record(request)
         return s3Error(
           409,
           'ConditionalRequestConflict',
@@ -192,7 +164,7 @@ describe('conditional writes', () => {
   it('a store that does not implement conditional writes (501) is a final error, never a silent success', async () => {
     server.use(
       http.put(objectUrl, ({ request }) => {
-        fake.record(request)
+        s3.fake.record(request)
         return s3Error(
           501,
           'NotImplemented',
@@ -221,7 +193,7 @@ describe('put bodies and checksums', () => {
     expect(
       [...put!.headers.keys()].filter((name) => name.includes('checksum') || name === 'x-amz-trailer'),
     ).toEqual([])
-    expect(fake.objects.get('relup/chat/artifacts/a.tgz')?.body.byteLength).toBe(4000)
+    expect(s3.fake.objects.get('relup/chat/artifacts/a.tgz')?.body.byteLength).toBe(4000)
   })
 
   it("checksums: 'when-supported' lets the SDK add its CRC32 (an aws-chunked trailer for streams)", async () => {
@@ -245,14 +217,14 @@ describe('put bodies and checksums', () => {
     await expect(storageFor({ maxBufferBytes: 1000 }).put('artifacts/c.tgz', chunks(3, 500))).rejects.toThrow(
       /pass contentLength to stream it/,
     )
-    expect(fake.requests).toHaveLength(0)
+    expect(s3.fake.requests).toHaveLength(0)
   })
 
   it('a stream shorter than its contentLength fails and stores nothing', async () => {
     await expect(storageFor().put('artifacts/d.tgz', chunks(2, 100), { contentLength: 300 })).rejects.toThrow(
       /ended after 200 bytes/,
     )
-    expect(fake.objects.has('relup/chat/artifacts/d.tgz')).toBe(false)
+    expect(s3.fake.objects.has('relup/chat/artifacts/d.tgz')).toBe(false)
   })
 })
 
@@ -261,7 +233,7 @@ describe('retries', () => {
     http.put(
       objectUrl,
       ({ request }) => {
-        fake.record(request)
+        s3.fake.record(request)
         return s3Error(503, 'SlowDown', 'Please reduce your request rate.')
       },
       { once: true },
@@ -272,7 +244,7 @@ describe('retries', () => {
     const result = await storageFor().put('current.json', '{"seq":1}')
     expect(result.status).toBe('ok')
     expect(requestsFor('PUT')).toHaveLength(2)
-    expect(text(fake.objects.get('relup/chat/current.json')!.body)).toBe('{"seq":1}')
+    expect(text(s3.fake.objects.get('relup/chat/current.json')!.body)).toBe('{"seq":1}')
   })
 
   it('with retries off (maxAttempts 1) the same 503 is a retryable StorageTransportError after exactly 1 request', async () => {
@@ -286,7 +258,7 @@ describe('retries', () => {
   it('a 500 on every attempt is a retryable StorageTransportError after maxAttempts requests', async () => {
     server.use(
       http.get(objectUrl, ({ request }) => {
-        fake.record(request)
+        s3.fake.record(request)
         return s3Error(500, 'InternalError', 'We encountered an internal error. Please try again.')
       }),
     )
@@ -300,7 +272,7 @@ describe('retries', () => {
   it('403 is final: not retried, not retryable, and the message says to check credentials and the bucket policy', async () => {
     server.use(
       http.get(objectUrl, ({ request }) => {
-        fake.record(request)
+        s3.fake.record(request)
         return s3Error(403, 'AccessDenied', 'Access Denied')
       }),
     )
@@ -317,7 +289,7 @@ describe('retries', () => {
 describe('timeouts and cancellation', () => {
   const hang = () =>
     http.get(objectUrl, async ({ request }) => {
-      fake.record(request)
+      s3.fake.record(request)
       await new Promise((resolve) => request.signal.addEventListener('abort', resolve))
       return HttpResponse.error()
     })
@@ -346,9 +318,9 @@ describe('timeouts and cancellation', () => {
 
 describe('listing', () => {
   it('pages through ListObjectsV2 with continuation tokens, under the prefix, and strips it from the keys', async () => {
-    for (const name of ['a', 'b', 'c', 'd', 'e']) fake.seed(`relup/chat/results/u1/${name}.json`, name)
-    fake.seed('relup/chat/results/u10/x.json', 'not in the folder')
-    fake.seed('elsewhere/results/u1/z.json', 'outside the prefix')
+    for (const name of ['a', 'b', 'c', 'd', 'e']) s3.fake.seed(`relup/chat/results/u1/${name}.json`, name)
+    s3.fake.seed('relup/chat/results/u10/x.json', 'not in the folder')
+    s3.fake.seed('elsewhere/results/u1/z.json', 'outside the prefix')
     const storage = storageFor()
 
     const keys: string[] = []
@@ -375,8 +347,8 @@ describe('listing', () => {
   })
 
   it('items carry size and etag, and "" lists the whole prefix', async () => {
-    const etag = fake.seed('relup/chat/current.json', '12345')
-    fake.seed('other-app/current.json', 'no')
+    const etag = s3.fake.seed('relup/chat/current.json', '12345')
+    s3.fake.seed('other-app/current.json', 'no')
     expect((await storageFor().list('')).items).toEqual([{ key: 'current.json', size: 5, etag }])
   })
 })
@@ -388,8 +360,8 @@ describe('consistent reads (Tigris)', () => {
     await storage.get('current.json', { ifNoneMatch: etag })
     await storage.list('')
     await storage.delete('current.json')
-    expect(fake.requests.map((r) => r.method)).toEqual(['PUT', 'GET', 'GET', 'DELETE'])
-    for (const request of fake.requests) {
+    expect(s3.fake.requests.map((r) => r.method)).toEqual(['PUT', 'GET', 'GET', 'DELETE'])
+    for (const request of s3.fake.requests) {
       expect(request.headers.get('x-tigris-consistent')).toBe('true')
       expect(request.headers.get('authorization')).toMatch(/SignedHeaders=[^,]*x-tigris-consistent/)
     }
@@ -399,20 +371,20 @@ describe('consistent reads (Tigris)', () => {
     const storage = storageFor()
     await storage.put('current.json', 'v1')
     await storage.get('current.json')
-    expect(fake.requests.map((r) => r.headers.has('x-tigris-consistent'))).toEqual([false, false])
+    expect(s3.fake.requests.map((r) => r.headers.has('x-tigris-consistent'))).toEqual([false, false])
   })
 })
 
 describe('delete', () => {
   it('a conditional delete sends If-Match: stale is precondition-failed, current deletes, missing is ok', async () => {
-    const first = fake.seed('relup/chat/lock.json', 'mine')
-    const second = fake.seed('relup/chat/lock.json', 'theirs')
+    const first = s3.fake.seed('relup/chat/lock.json', 'mine')
+    const second = s3.fake.seed('relup/chat/lock.json', 'theirs')
     const storage = storageFor({ conditionalDelete: true })
     expect(await storage.delete('lock.json', { ifMatch: first })).toEqual({ status: 'precondition-failed' })
     expect(await storage.delete('lock.json', { ifMatch: second })).toEqual({ status: 'ok' })
     expect(await storage.delete('lock.json', { ifMatch: second })).toEqual({ status: 'ok' })
     expect(requestsFor('DELETE').map((r) => r.headers.get('if-match'))).toEqual([first, second, second])
-    expect(fake.objects.has('relup/chat/lock.json')).toBe(false)
+    expect(s3.fake.objects.has('relup/chat/lock.json')).toBe(false)
   })
 
   it('a custom endpoint does not declare conditional deletes, and refuses ifMatch without sending anything', async () => {
@@ -421,7 +393,7 @@ describe('delete', () => {
     await expect(storage.delete('lock.json', { ifMatch: '"abc"' })).rejects.toBeInstanceOf(
       UnsupportedCapabilityError,
     )
-    expect(fake.requests).toHaveLength(0)
+    expect(s3.fake.requests).toHaveLength(0)
   })
 })
 
@@ -431,6 +403,6 @@ describe('close', () => {
     await storage.close()
     const error = await rejection(storage.get('current.json'))
     expect(error.message).toContain('closed')
-    expect(fake.requests).toHaveLength(0)
+    expect(s3.fake.requests).toHaveLength(0)
   })
 })
