@@ -3,6 +3,7 @@
  * what happened and what to do next.
  */
 import { RelupError } from '@relup/core'
+import { printable } from '@relup/core/release'
 
 export type IntegrityFailure =
   /** The bytes read do not hash to the expected sha256. */
@@ -147,7 +148,6 @@ export class SignatureError extends RelupError {
   }
 }
 
-/** JSON-quoted, so NUL bytes, newlines and other control characters show instead of hiding. */
-export function printable(path: string): string {
-  return JSON.stringify(path)
+export function isCode(error: unknown, code: string): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code
 }

@@ -17,14 +17,26 @@ import { chmod, lstat, mkdir, mkdtemp, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import { createGunzip } from 'node:zlib'
-import { ConfigError, type ModuleManifest, RelupError } from '@relup/core'
+import {
+  ConfigError,
+  type ModuleManifest,
+  manifestMismatches,
+  RelupError,
+  SHA256_HEX,
+  summarizeMismatches,
+} from '@relup/core'
+import { buildManifest } from '@relup/core/release'
 import { Parser, type ReadEntry } from 'tar'
-import { ArchiveLimitError, DestinationExistsError, IntegrityError, type IntegrityFailure } from './errors.js'
+import {
+  ArchiveLimitError,
+  DestinationExistsError,
+  IntegrityError,
+  type IntegrityFailure,
+  isCode,
+} from './errors.js'
 import { type ArchiveLimits, maxTarStreamBytes, resolveLimits } from './limits.js'
-import { buildManifest } from './manifest.js'
 import { ReleaseWriter } from './releaseWriter.js'
 import { MAX_META_BYTES, TarFormatError, TarScanner } from './tarScanner.js'
-import { isCode } from './walk.js'
 
 export type ArtifactSource = AsyncIterable<Uint8Array> | Readable
 
@@ -62,8 +74,6 @@ export interface ExtractedRelease {
   /** Computed from the files written. */
   manifest: ModuleManifest
 }
-
-const SHA256_HEX = /^[0-9a-f]{64}$/
 
 export async function extractArtifact(
   source: ArtifactSource,
@@ -413,23 +423,12 @@ function verifyManifest(received: Received, expected: Expected): ModuleManifest 
   const declared = expected.manifest
   if (declared === undefined) return buildManifest(received.files)
   const actual = buildManifest(received.files, declared.nodeAbi)
-  const differing = new Set<string>()
-  for (const [path, file] of Object.entries(declared.files)) {
-    const got = actual.files[path]
-    if (got === undefined || got.sha256 !== file.sha256 || got.size !== file.size) differing.add(path)
-  }
-  for (const path of Object.keys(actual.files)) if (!(path in declared.files)) differing.add(path)
-  const sameAddons = [...declared.nativeAddons].sort().join('\n') === actual.nativeAddons.join('\n')
-  if (differing.size === 0 && sameAddons) return actual
-  const first = [...differing].sort().slice(0, 5)
-  const detail =
-    differing.size > 0
-      ? `${differing.size} file(s) differ (${first.map((p) => JSON.stringify(p)).join(', ')}${differing.size > 5 ? ', …' : ''})`
-      : 'the native addons listed differ'
+  const problems = manifestMismatches(declared, actual)
+  if (problems.length === 0) return actual
   throw new IntegrityError({
     reason: 'manifest-mismatch',
     message:
-      `artifact ${expected.label} does not match the module manifest of the hot upgrade: ${detail}; ` +
+      `artifact ${expected.label} does not match the module manifest of the hot upgrade: ${summarizeMismatches(problems)}; ` +
       'the upgrade was not applied. Publish it again (the manifest and the artifact must come from the same pack).',
     expectedSha256: expected.sha256,
     actualSha256: received.sha256,

@@ -16,7 +16,6 @@ export {
   extractArtifact,
 } from './extract.js'
 export { type ArchiveLimits, DEFAULT_LIMITS } from './limits.js'
-export { type ManifestOptions, manifestOfDirectory } from './manifest.js'
 export { type PackedArtifact, type PackOptions, pack } from './pack.js'
 export {
   generateSigningKeyPair,

@@ -12,12 +12,11 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGzip } from 'node:zlib'
-import type { ManifestFile, ModuleManifest } from '@relup/core'
+import { type ManifestFile, type ModuleManifest, ReleaseTreeError } from '@relup/core'
+import { buildManifest, type ReleaseEntry, type ReleaseTree, walkRelease } from '@relup/core/release'
 import { Header, Pax } from 'tar'
 import { ArchiveLimitError, PackError } from './errors.js'
 import { type ArchiveLimits, resolveLimits } from './limits.js'
-import { buildManifest } from './manifest.js'
-import { type ReleaseEntry, type ReleaseTree, walkRelease } from './walk.js'
 
 export interface PackOptions {
   /** Where to write the artifact (replaced atomically if it exists). Default: a new file in the OS temp directory. */
@@ -49,7 +48,9 @@ const MAX_OCTAL_SIZE = 0o77777777777
 
 export async function pack(dir: string, options: PackOptions = {}): Promise<PackedArtifact> {
   const limits = resolveLimits(options.limits)
-  const tree = await walkRelease(dir)
+  const tree = await walkRelease(dir).catch((error: unknown) => {
+    throw error instanceof ReleaseTreeError ? new PackError(error.dir, error.path, error.problem) : error
+  })
   checkLimits(tree.entries, limits)
 
   const out = resolve(options.out ?? join(tmpdir(), `relup-artifact-${randomBytes(8).toString('hex')}.tgz`))

@@ -15,12 +15,11 @@ import { constants } from 'node:fs'
 import { type FileHandle, mkdir, open } from 'node:fs/promises'
 import { join, sep } from 'node:path'
 import type { ManifestFile } from '@relup/core'
+import { type EntryKind, printable, ReleasePaths, releasePathProblem } from '@relup/core/release'
 import type { ReadEntry } from 'tar'
-import { ArchiveLimitError, printable, UnsafeArchiveError } from './errors.js'
+import { ArchiveLimitError, isCode, UnsafeArchiveError } from './errors.js'
 import type { ArchiveLimits } from './limits.js'
-import { type EntryKind, ReleasePaths, releasePathProblem } from './releasePath.js'
 import { TarFormatError } from './tarScanner.js'
-import { isCode } from './walk.js'
 
 const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0)
 const FILE_MODE = 0o644

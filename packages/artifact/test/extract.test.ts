@@ -6,12 +6,12 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGzip } from 'node:zlib'
 import { isRelupError } from '@relup/core'
+import { manifestOfDirectory } from '@relup/core/release'
 import { describe, expect, it } from 'vitest'
 import {
   DestinationExistsError,
   extractArtifact,
   IntegrityError,
-  manifestOfDirectory,
   type PackedArtifact,
   pack,
 } from '../src/index.js'

@@ -95,3 +95,27 @@ export class ConfigError extends RelupError {
     this.option = option
   }
 }
+
+/**
+ * A directory cannot be a release as it is: a link out of it, a special file, a name machines
+ * would refuse. `pack` reports it as a `PackError`, the swap engine as a load or upgrade error.
+ */
+export class ReleaseTreeError extends RelupError {
+  static readonly code = 'ERR_RELUP_RELEASE_TREE'
+  /** The release directory. */
+  readonly dir: string
+  /** The offending path relative to `dir`, or '' for the directory itself. */
+  readonly path: string
+  /** What is wrong and what to do, without the directory (callers add their own context). */
+  readonly problem: string
+
+  constructor(dir: string, path: string, problem: string) {
+    super(
+      ReleaseTreeError.code,
+      path === '' ? `${dir}: ${problem}` : `${dir}: ${JSON.stringify(path)} ${problem}`,
+    )
+    this.dir = dir
+    this.path = path
+    this.problem = problem
+  }
+}

@@ -6,6 +6,7 @@ export {
   DocumentError,
   InvalidKeyError,
   isRelupError,
+  ReleaseTreeError,
   RelupError,
   StorageTransportError,
   UnsupportedCapabilityError,
@@ -14,6 +15,7 @@ export { fingerprint } from './fingerprint.js'
 export { newToken, newUpgradeId, upgradeIdFromRef } from './ids.js'
 export { assertAppName, type RelupKeys, relupKeys } from './keys.js'
 export { isLockExpired, type LockDocument, lockSchema, parseLock } from './lock.js'
+export type { Logger } from './logger.js'
 export {
   isMachineRecent,
   type LastResult,
@@ -27,17 +29,22 @@ export {
   type ManifestDiff,
   type ManifestFile,
   type ModuleManifest,
+  manifestMismatches,
   moduleManifestSchema,
   parseModuleManifest,
+  summarizeMismatches,
 } from './manifest.js'
 export { type LocalMarker, localMarkerSchema, parseLocalMarker } from './marker.js'
+export { SHA256_HEX } from './patterns.js'
 export {
   type ArtifactRef,
   type CurrentPointer,
   currentPointerSchema,
   type HotUpgrade,
+  type HotUpgradeFields,
   hotUpgradeSchema,
   initialPointer,
+  newHotUpgrade,
   PREVIOUS_BASES_LIMIT,
   parseCurrentPointer,
   parseHotUpgrade,
@@ -46,6 +53,8 @@ export {
   withHotUpgrade,
 } from './pointer.js'
 export {
+  type DisposeFailure,
+  type EngineStats,
   type MachineResult,
   machineResultSchema,
   parseMachineResult,
@@ -55,12 +64,8 @@ export {
 } from './result.js'
 export { type Schema, SchemaIssue } from './schema.js'
 export {
-  assertCapability,
-  assertOptionsSupported,
-  bodyToBytes,
   type DeleteOptions,
   type DeleteResult,
-  folderPrefix,
   type GetOptions,
   type GetResult,
   type GetStreamResult,
@@ -72,9 +77,7 @@ export {
   type PutBody,
   type PutOptions,
   type PutResult,
-  pageLimit,
   type Storage,
   type StorageCapabilities,
   type StorageCapability,
-  validateKey,
 } from './storage.js'

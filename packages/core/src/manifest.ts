@@ -73,3 +73,33 @@ export function diffManifests(previous: ModuleManifest, next: ModuleManifest): M
   const nativeAddonsChanged = changedNativeAddons.length > 0 || addonSet(previous) !== addonSet(next)
   return { added, changed, removed, unchanged, nativeAddonsChanged, changedNativeAddons }
 }
+
+/**
+ * How `actual` differs from the manifest a release was published with (`expected`), one line
+ * per problem, empty when they match: the check before any file of a release is trusted.
+ */
+export function manifestMismatches(expected: ModuleManifest, actual: ModuleManifest): string[] {
+  const diff = diffManifests(expected, actual)
+  const problems: string[] = []
+  // Quoted: a path from an archive may hold characters that would hide in a message.
+  const name = (path: string) => JSON.stringify(path)
+  for (const path of diff.removed) problems.push(`${name(path)} is missing`)
+  for (const path of diff.changed) {
+    const found = actual.files[path]!
+    const wanted = expected.files[path]!
+    problems.push(
+      `${name(path)} has sha256 ${found.sha256.slice(0, 12)}…, expected ${wanted.sha256.slice(0, 12)}…`,
+    )
+  }
+  for (const path of diff.added) problems.push(`${name(path)} is not in the manifest`)
+  const addons = (manifest: ModuleManifest) => [...manifest.nativeAddons].sort().join(', ')
+  if (addons(expected) !== addons(actual))
+    problems.push(`the native addons listed differ ([${addons(expected)}] → [${addons(actual)}])`)
+  return problems
+}
+
+/** The first few problems of `manifestMismatches`, for a message. */
+export function summarizeMismatches(problems: string[], shown = 5): string {
+  const head = problems.slice(0, shown).join('; ')
+  return problems.length > shown ? `${head}; and ${problems.length - shown} more` : head
+}

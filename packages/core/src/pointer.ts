@@ -4,6 +4,7 @@
  * constructors below are the only ways relup changes it.
  */
 import { DocumentError } from './errors.js'
+import { newUpgradeId } from './ids.js'
 import { type ModuleManifest, moduleManifestSchema } from './manifest.js'
 import { isoDate, nonEmpty, sha256Hex } from './patterns.js'
 import {
@@ -103,6 +104,27 @@ export function parseCurrentPointer(input: unknown, key?: string): CurrentPointe
     })
   }
   return pointer
+}
+
+/** What a publisher says about a new hot upgrade; the id and the time are given to it here. */
+export type HotUpgradeFields = Omit<HotUpgrade, 'upgradeId' | 'publishedAt' | 'signature'> & {
+  upgradeId?: string | undefined
+  publishedAt?: string | undefined
+}
+
+/**
+ * A new hot upgrade: a fresh time-sortable `upgradeId` (each publish and each rollback gets its
+ * own, naming its results folder) and `publishedAt` now, unless given. Validated, so a publisher
+ * can never write an upgrade machines would refuse to parse. Sign it afterwards.
+ */
+export function newHotUpgrade(fields: HotUpgradeFields, now: Date = new Date()): HotUpgrade {
+  const { signature: _dropped, ...rest } = fields as HotUpgradeFields & { signature?: unknown }
+  const hot: HotUpgrade = {
+    ...rest,
+    upgradeId: fields.upgradeId ?? newUpgradeId(now.getTime()),
+    publishedAt: fields.publishedAt ?? now.toISOString(),
+  }
+  return parseHotUpgrade(hot)
 }
 
 export function parseHotUpgrade(input: unknown, key?: string): HotUpgrade {

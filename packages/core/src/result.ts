@@ -6,6 +6,7 @@
 import { isoDate, nonEmpty } from './patterns.js'
 import {
   array,
+  boolean,
   literal,
   nullable,
   number,
@@ -19,14 +20,38 @@ import {
 
 export type ResultStatus = 'pending' | 'completed' | 'failed'
 
-export interface UpgradeStats {
+/** An old unit instance whose dispose failed after an upgrade committed. */
+export interface DisposeFailure {
+  unit: string
+  /** The version whose instance failed to dispose. */
+  version: string
+  message: string
+}
+
+/**
+ * What a swap engine reports for one upgrade. `@relup/swap`'s `SwapStats` is this with a few
+ * engine-local fields; the runtime passes it through into the machine's result.
+ */
+export interface EngineStats {
   modulesReloaded: number
   moduleNames: string[]
   unitsMigrated: number
   unitNames: string[]
+  /** Replaced units whose old instance failed to dispose: the upgrade stands, the engine is degraded. */
   unitsFailed: number
   /** Gates closed → reopened: the only time calls to the affected units wait. */
   pauseMs: number
+  /** The part of the pause spent waiting for in-flight calls to finish. */
+  drainMs?: number | undefined
+  /** The upgrade inside the engine, from refuse to the end of dispose. */
+  totalMs: number
+  /** True when an old instance failed to dispose (it may still hold resources): restart when convenient. */
+  degraded?: boolean | undefined
+  disposeErrors?: DisposeFailure[] | undefined
+}
+
+/** The stats of a machine's result: the engine's, with the whole apply's duration and the download. */
+export interface UpgradeStats extends EngineStats {
   /** The whole upgrade on the machine, download and verification included. */
   totalMs: number
   downloadMs?: number | undefined
@@ -56,6 +81,12 @@ export interface MachineResult {
 const count = number({ integer: true, min: 0 })
 const ms = number({ min: 0 })
 
+const disposeFailureSchema: Schema<DisposeFailure> = object<DisposeFailure>({
+  unit: string(),
+  version: string(),
+  message: string(),
+})
+
 export const upgradeStatsSchema: Schema<UpgradeStats> = object<UpgradeStats>({
   modulesReloaded: count,
   moduleNames: array(string()),
@@ -63,7 +94,10 @@ export const upgradeStatsSchema: Schema<UpgradeStats> = object<UpgradeStats>({
   unitNames: array(string()),
   unitsFailed: count,
   pauseMs: ms,
+  drainMs: optional(ms),
   totalMs: ms,
+  degraded: optional(boolean),
+  disposeErrors: optional(array(disposeFailureSchema)),
   downloadMs: optional(ms),
 })
 

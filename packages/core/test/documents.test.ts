@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest'
 import {
   DocumentError,
   encodeDocument,
+  newHotUpgrade,
   parseCurrentPointer,
+  parseHotUpgrade,
   parseLocalMarker,
   parseLock,
   parseMachineRecord,
@@ -179,5 +181,40 @@ describe('the other documents', () => {
     )
     expect(error.message).toContain('/var/lib/relup/marker.json (local marker)')
     expect(error.field).toBe('artifactSha256')
+  })
+})
+
+describe('newHotUpgrade', () => {
+  const fields = {
+    version: 'v2',
+    sourceRef: 'git:abc',
+    baseRef: 'image-1',
+    artifact: { key: 'relup/chat/artifacts/v2-aaaaaaaaaaaa.tgz', sha256: 'a'.repeat(64), size: 10 },
+    manifest: { files: {}, nativeAddons: [], nodeAbi: null },
+    publishedBy: 'ci@runner',
+  }
+
+  it('gives each upgrade a fresh time-sortable id and the time it was made', () => {
+    const now = new Date('2026-12-01T10:00:00.000Z')
+    const a = newHotUpgrade(fields, now)
+    const b = newHotUpgrade(fields, new Date(now.getTime() + 1))
+    expect(a.upgradeId).not.toBe(b.upgradeId)
+    expect(a.upgradeId < b.upgradeId).toBe(true)
+    expect(a.publishedAt).toBe('2026-12-01T10:00:00.000Z')
+    expect(parseHotUpgrade(JSON.stringify(a))).toEqual(a)
+  })
+
+  it('drops a signature it was handed (a rollback re-signs), and keeps a given id', () => {
+    const hot = newHotUpgrade({
+      ...fields,
+      upgradeId: 'U1',
+      signature: { alg: 'ed25519', keyId: 'k', value: 'v' },
+    } as Parameters<typeof newHotUpgrade>[0])
+    expect(hot.upgradeId).toBe('U1')
+    expect(hot).not.toHaveProperty('signature')
+  })
+
+  it('refuses fields machines would refuse to parse', () => {
+    expect(() => newHotUpgrade({ ...fields, version: '' })).toThrow(DocumentError)
   })
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { diffManifests } from '../src/index.js'
+import { diffManifests, manifestMismatches, summarizeMismatches } from '../src/index.js'
 import { manifest } from './fixtures.js'
 
 describe('diffManifests', () => {
@@ -39,5 +39,28 @@ describe('diffManifests', () => {
     )
     expect(diff.nativeAddonsChanged).toBe(false)
     expect(diff.changed).toEqual(['a.js'])
+  })
+})
+
+describe('manifestMismatches', () => {
+  it('is empty when the files are the published ones', () => {
+    const published = manifest({ 'a.js': 'a', 'lib/b.js': 'b' })
+    expect(manifestMismatches(published, manifest({ 'lib/b.js': 'b', 'a.js': 'a' }))).toEqual([])
+  })
+
+  it('names each missing, changed and extra file, and a different addon list', () => {
+    const published = manifest({ 'a.js': 'a', 'b.js': 'b', 'x.node': 'x' }, ['x.node'])
+    const onDisk = manifest({ 'a.js': 'c', 'x.node': 'x', 'extra.js': 'e' })
+    expect(manifestMismatches(published, onDisk)).toEqual([
+      '"b.js" is missing',
+      '"a.js" has sha256 cccccccccccc…, expected aaaaaaaaaaaa…',
+      '"extra.js" is not in the manifest',
+      'the native addons listed differ ([x.node] → [])',
+    ])
+  })
+
+  it('summarizes long lists', () => {
+    const problems = Array.from({ length: 7 }, (_, i) => `p${i}`)
+    expect(summarizeMismatches(problems)).toBe('p0; p1; p2; p3; p4; and 2 more')
   })
 })

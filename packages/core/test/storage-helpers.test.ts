@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import {
-  assertOptionsSupported,
-  folderPrefix,
-  InvalidKeyError,
-  pageLimit,
-  UnsupportedCapabilityError,
-  validateKey,
-} from '../src/index.js'
+import { assertOptionsSupported, folderPrefix, pageLimit, validateKey } from '../src/adapter.js'
+import { InvalidKeyError, UnsupportedCapabilityError } from '../src/index.js'
 
 describe('storage contract helpers', () => {
   it('validateKey accepts unicode, spaces and nested segments', () => {

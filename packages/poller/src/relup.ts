@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events'
 import { mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { extractArtifact, manifestOfDirectory, verifyHotUpgrade } from '@relup/artifact'
+import { extractArtifact, verifyHotUpgrade } from '@relup/artifact'
 import {
   type CurrentPointer,
   DocumentError,
@@ -27,6 +27,7 @@ import {
   type UpgradeStats,
   writeDocument,
 } from '@relup/core'
+import { manifestOfDirectory } from '@relup/core/release'
 import { backoffDelay, jittered } from './backoff.js'
 import { setCurrentVsn, type VersionInfo } from './currentVsn.js'
 import { ArtifactMissingError, StartupError } from './errors.js'

@@ -13,11 +13,9 @@ import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import {
-  assertOptionsSupported,
   ConfigError,
   type DeleteOptions,
   type DeleteResult,
-  folderPrefix,
   type GetOptions,
   type GetResult,
   type GetStreamResult,
@@ -31,6 +29,7 @@ import {
   type StorageCapabilities,
   StorageTransportError,
 } from '@relup/core'
+import { assertOptionsSupported, folderPrefix } from '@relup/core/adapter'
 import { errorCode, isTransient, toStorageError } from './fsErrors.js'
 import { hostTag, isProcessRunning, keyLocks } from './keyLock.js'
 import { folderPath, objectPath, RESERVED_PREFIX } from './keyPath.js'

@@ -5,7 +5,8 @@
  * `a/b.relup`) and `a/b/c` (the directory `a/b/`) coexist, as they do in S3.
  */
 import { join, sep } from 'node:path'
-import { InvalidKeyError, validateKey } from '@relup/core'
+import { InvalidKeyError } from '@relup/core'
+import { validateKey } from '@relup/core/adapter'
 
 /** Appended to the last segment of every key: the only files that are objects. */
 export const OBJECT_SUFFIX = '.relup'

@@ -1,24 +1,26 @@
 import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
+import type {
+  DeleteOptions,
+  DeleteResult,
+  GetOptions,
+  GetResult,
+  GetStreamResult,
+  ListOptions,
+  ListPage,
+  PutBody,
+  PutOptions,
+  PutResult,
+  Storage,
+  StorageCapabilities,
+} from '@relup/core'
 import {
   assertOptionsSupported,
   bodyToBytes,
-  type DeleteOptions,
-  type DeleteResult,
   folderPrefix,
-  type GetOptions,
-  type GetResult,
-  type GetStreamResult,
-  type ListOptions,
-  type ListPage,
-  type PutBody,
-  type PutOptions,
-  type PutResult,
   pageLimit,
-  type Storage,
-  type StorageCapabilities,
   validateKey,
-} from '@relup/core'
+} from '@relup/core/adapter'
 
 export interface MemoryStorageOptions {
   /** Shown in messages; default "memory". */

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream'
-import { bodyToBytes, type PutBody } from '@relup/core'
+import type { PutBody } from '@relup/core'
+import { bodyToBytes } from '@relup/core/adapter'
 
 /** A put body as the SDK sends it: whole bytes (retryable), or a stream of a known length. */
 export type PreparedBody =

@@ -1,5 +1,6 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3'
-import { ConfigError, InvalidKeyError, validateKey } from '@relup/core'
+import { ConfigError, InvalidKeyError } from '@relup/core'
+import { validateKey } from '@relup/core/adapter'
 import { DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_ATTEMPTS, type S3RetryOptions } from './retryStrategy.js'
 
 /** `'when-required'`: no checksum unless the operation demands one (default); `'when-supported'`: the SDK's own default. */

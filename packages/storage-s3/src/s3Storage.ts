@@ -8,10 +8,8 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3'
 import {
-  assertOptionsSupported,
   type DeleteOptions,
   type DeleteResult,
-  folderPrefix,
   type GetOptions,
   type GetResult,
   type GetStreamResult,
@@ -25,8 +23,8 @@ import {
   type Storage,
   type StorageCapabilities,
   StorageTransportError,
-  validateKey,
 } from '@relup/core'
+import { assertOptionsSupported, folderPrefix, validateKey } from '@relup/core/adapter'
 import { createFastGet } from './fastGet.js'
 import { preparePutBody } from './putBody.js'
 import { RelupRetryStrategy } from './retryStrategy.js'

@@ -1,9 +1,8 @@
 /**
- * What a path inside a release may look like, and which paths may coexist. The packer and the
- * extractor share these rules, so the publisher refuses to pack what every machine would refuse
- * to extract.
+ * What a path inside a release may look like, and which paths may coexist. The packer, the
+ * extractor and the swap engine share these rules, so the publisher refuses to pack what every
+ * machine would refuse to extract or load.
  */
-import { printable } from './errors.js'
 
 export type EntryKind = 'file' | 'dir'
 
@@ -87,4 +86,9 @@ export class ReleasePaths {
 
 function collides(other: string): string {
   return `collides with ${printable(other)} on case-insensitive or unicode-normalizing filesystems`
+}
+
+/** JSON-quoted, so NUL bytes, newlines and other control characters show instead of hiding. */
+export function printable(path: string): string {
+  return JSON.stringify(path)
 }

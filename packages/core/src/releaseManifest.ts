@@ -1,11 +1,12 @@
 /**
- * Module manifests of directories on disk: every file's sha256 and size, the native addons, and
- * the Node ABI they were built for. The swap engine diffs manifests to reload only what changed.
+ * The module manifest of a release directory on disk: every file's sha256 and size (each file
+ * streamed through the hash, never read whole, so a release with large assets costs a few
+ * chunks of memory), the native addons, and the Node ABI they were built for.
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { isNativeAddon, type ManifestFile, type ModuleManifest } from '@relup/core'
-import { walkRelease } from './walk.js'
+import { isNativeAddon, type ManifestFile, type ModuleManifest } from './manifest.js'
+import { type ReleaseTree, walkRelease } from './releaseTree.js'
 
 export interface ManifestOptions {
   /**
@@ -15,36 +16,44 @@ export interface ManifestOptions {
   nodeAbi?: string | null | undefined
 }
 
+/** How many files are hashed at once: small files are latency-bound, and digests do not depend on order. */
+const PARALLEL_HASHES = 8
+
 /**
- * Hash every file of `dir` (the same files `pack(dir)` would put in an artifact, with the same
- * rules: links out of the directory and special files are refused).
+ * Hash every file of `dir` (the files `pack(dir)` puts in an artifact and the engine loads,
+ * walked by `walkRelease`). Pass a tree already walked to avoid walking it twice.
  */
 export async function manifestOfDirectory(
-  dir: string,
+  dir: string | ReleaseTree,
   options: ManifestOptions = {},
 ): Promise<ModuleManifest> {
-  const { entries } = await walkRelease(dir)
+  const { entries } = typeof dir === 'string' ? await walkRelease(dir) : dir
   const files: Record<string, ManifestFile> = {}
   const queue = entries.filter((entry) => entry.kind === 'file')
   let next = 0
-  // A few files at a time: small files are latency-bound, and the digests do not depend on order.
   const worker = async () => {
     for (let entry = queue[next++]; entry !== undefined; entry = queue[next++]) {
       files[entry.path] = await hashFile(entry.source)
     }
   }
-  await Promise.all(Array.from({ length: 8 }, worker))
+  await Promise.all(Array.from({ length: PARALLEL_HASHES }, worker))
   return buildManifest(files, options.nodeAbi)
 }
 
+/** sha256 and size of one file, streamed. */
 export async function hashFile(path: string): Promise<ManifestFile> {
   const hash = createHash('sha256')
   let size = 0
-  for await (const chunk of createReadStream(path)) {
+  for await (const chunk of createReadStream(path, { highWaterMark: 256 * 1024 })) {
     hash.update(chunk as Buffer)
     size += (chunk as Buffer).length
   }
   return { sha256: hash.digest('hex'), size }
+}
+
+/** sha256 of bytes in memory (a module's source that was just read), lowercase hex. */
+export function sha256Of(bytes: Uint8Array | string): string {
+  return createHash('sha256').update(bytes).digest('hex')
 }
 
 /** A manifest from per-file digests: keys sorted, native addons listed, the ABI decided. */

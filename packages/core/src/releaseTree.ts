@@ -1,20 +1,22 @@
 /**
- * The contents of a hot code directory as a release: every regular file and directory, sorted,
- * with symbolic links that stay inside the directory resolved to what they point at. Anything
- * that cannot become a safe release (links out, special files, names machines would refuse) is
- * a `PackError`; nothing is skipped silently.
+ * The contents of a directory as a release: every regular file and directory, sorted, with
+ * symbolic links that stay inside the directory followed (a link to a file is that file, a link
+ * to a directory is that directory and everything in it) and links out refused. `pack`, the swap
+ * engine and the runtime all read releases through this one walker, so what is packed is what a
+ * machine loads. Anything that cannot become a safe release is a `ReleaseTreeError`; nothing is
+ * skipped silently.
  */
 import type { Stats } from 'node:fs'
 import { lstat, readdir, realpath, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
-import { PackError, printable } from './errors.js'
-import { type EntryKind, ReleasePaths, releasePathProblem } from './releasePath.js'
+import { ReleaseTreeError } from './errors.js'
+import { type EntryKind, printable, ReleasePaths, releasePathProblem } from './releasePath.js'
 
 export interface ReleaseEntry {
   /** Relative POSIX path inside the release. */
   path: string
   kind: EntryKind
-  /** Where to read it from (a path under the packed directory, possibly through an inner symlink). */
+  /** Where to read it from (a path under the directory, possibly through an inner symlink). */
   source: string
   /** File size when walked (0 for directories). */
   size: number
@@ -28,18 +30,23 @@ export interface ReleaseTree {
   entries: ReleaseEntry[]
 }
 
-export async function walkRelease(dir: string): Promise<ReleaseTree> {
+export interface WalkOptions {
+  /** A directory without files is refused (default true: there would be nothing to pack or load). */
+  requireFiles?: boolean | undefined
+}
+
+export async function walkRelease(dir: string, options: WalkOptions = {}): Promise<ReleaseTree> {
   const root = resolve(dir)
   let rootStats: Stats
   try {
     rootStats = await stat(root)
   } catch (error) {
     if (isCode(error, 'ENOENT'))
-      throw new PackError(root, '', 'the directory does not exist. Build the hot code first.')
+      throw new ReleaseTreeError(root, '', 'the directory does not exist. Build the hot code first.')
     throw error
   }
   if (!rootStats.isDirectory())
-    throw new PackError(root, '', 'it is not a directory. Pass the hot code directory.')
+    throw new ReleaseTreeError(root, '', 'it is not a directory. Pass the hot code directory.')
   const realRoot = await realpath(root)
   const entries: ReleaseEntry[] = []
   const paths = new ReleasePaths()
@@ -47,7 +54,7 @@ export async function walkRelease(dir: string): Promise<ReleaseTree> {
   const add = (path: string, kind: EntryKind, source: string, size: number) => {
     const claim = paths.claim(path, kind)
     if ('problem' in claim)
-      throw new PackError(root, path, `${claim.problem}; machines would refuse it. Rename it.`)
+      throw new ReleaseTreeError(root, path, `${claim.problem}; machines would refuse it. Rename it.`)
     entries.push({ path, kind, source, size })
   }
 
@@ -57,7 +64,7 @@ export async function walkRelease(dir: string): Promise<ReleaseTree> {
       const path = prefix === '' ? name : `${prefix}/${name}`
       const problem = releasePathProblem(path)
       if (problem !== null)
-        throw new PackError(root, path, `${problem}; machines would refuse it. Rename it.`)
+        throw new ReleaseTreeError(root, path, `${problem}; machines would refuse it. Rename it.`)
       const source = join(directory, name)
       const stats = await lstat(source)
       if (stats.isFile()) add(path, 'file', source, stats.size)
@@ -70,7 +77,7 @@ export async function walkRelease(dir: string): Promise<ReleaseTree> {
         if (target.stats.isFile()) add(path, 'file', source, target.stats.size)
         else if (target.stats.isDirectory()) {
           if (ancestors.has(target.real)) {
-            throw new PackError(
+            throw new ReleaseTreeError(
               root,
               path,
               'is a symbolic link to a directory that contains it (a cycle). Remove the link.',
@@ -79,14 +86,18 @@ export async function walkRelease(dir: string): Promise<ReleaseTree> {
           add(path, 'dir', source, 0)
           await visit(source, target.real, path, new Set(ancestors).add(target.real))
         } else
-          throw new PackError(root, path, `is a symbolic link to ${describe(target.stats)}. ${ONLY_FILES}`)
-      } else throw new PackError(root, path, `is ${describe(stats)}. ${ONLY_FILES}`)
+          throw new ReleaseTreeError(
+            root,
+            path,
+            `is a symbolic link to ${describe(target.stats)}. ${ONLY_FILES}`,
+          )
+      } else throw new ReleaseTreeError(root, path, `is ${describe(stats)}. ${ONLY_FILES}`)
     }
   }
 
   await visit(root, realRoot, '', new Set([realRoot]))
-  if (!entries.some((entry) => entry.kind === 'file')) {
-    throw new PackError(
+  if ((options.requireFiles ?? true) && !entries.some((entry) => entry.kind === 'file')) {
+    throw new ReleaseTreeError(
       root,
       '',
       'the directory contains no files, so there is nothing to pack. Build the hot code first.',
@@ -96,9 +107,10 @@ export async function walkRelease(dir: string): Promise<ReleaseTree> {
   return { root, realRoot, entries }
 }
 
-const ONLY_FILES = 'Only regular files and directories (or links to them inside the directory) can be packed.'
+const ONLY_FILES =
+  'Only regular files and directories (or links to them inside the directory) can be in a release.'
 
-/** A link is packed as what it points at, only when that is inside the packed directory. */
+/** A link counts as what it points at, only when that is inside the release directory. */
 async function resolveInnerLink(
   root: string,
   realRoot: string,
@@ -110,17 +122,17 @@ async function resolveInnerLink(
     real = await realpath(source)
   } catch (error) {
     if (isCode(error, 'ENOENT'))
-      throw new PackError(root, path, 'is a symbolic link to a missing file. Fix or remove it.')
-    if (isCode(error, 'ELOOP')) throw new PackError(root, path, 'is a symbolic link loop. Remove it.')
+      throw new ReleaseTreeError(root, path, 'is a symbolic link to a missing file. Fix or remove it.')
+    if (isCode(error, 'ELOOP')) throw new ReleaseTreeError(root, path, 'is a symbolic link loop. Remove it.')
     throw error
   }
   const inside = relative(realRoot, real)
   if (inside.split(sep)[0] === '..' || isAbsolute(inside)) {
-    throw new PackError(
+    throw new ReleaseTreeError(
       root,
       path,
-      `is a symbolic link to ${printable(real)}, outside the directory; relup does not pack links out. ` +
-        'Copy the file into the directory (or make your build do it).',
+      `is a symbolic link to ${printable(real)}, outside the directory; relup does not follow links out of a ` +
+        'release. Copy the file into the directory (or make your build do it).',
     )
   }
   return { real, stats: await stat(real) }
