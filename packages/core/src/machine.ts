@@ -5,6 +5,7 @@
  */
 import { isoDate, nonEmpty } from './patterns.js'
 import {
+  boolean,
   literal,
   nullable,
   number,
@@ -22,6 +23,8 @@ export interface LastResult {
   status: 'completed' | 'failed'
   at: string
   error: string | null
+  /** A completed upgrade whose old unit instances failed to dispose: the machine should be restarted when convenient. */
+  degraded?: boolean | undefined
 }
 
 export interface MachineRecord {
@@ -53,6 +56,7 @@ export const lastResultSchema: Schema<LastResult> = object<LastResult>({
   status: oneOf(['completed', 'failed'] as const),
   at: isoDate,
   error: nullable(string()),
+  degraded: optional(boolean),
 })
 
 export const machineRecordSchema: Schema<MachineRecord> = object<MachineRecord>({
