@@ -9,12 +9,7 @@ export {
   type SignatureFailure,
   UnsafeArchiveError,
 } from './errors.js'
-export {
-  type ArtifactSource,
-  type ExtractedRelease,
-  type ExtractOptions,
-  extractArtifact,
-} from './extract.js'
+export { type ExtractedRelease, type ExtractOptions, extractArtifact } from './extract.js'
 export { type ArchiveLimits, DEFAULT_LIMITS } from './limits.js'
 export { type PackedArtifact, type PackOptions, pack } from './pack.js'
 export {
@@ -26,3 +21,4 @@ export {
   signHotUpgrade,
   verifyHotUpgrade,
 } from './signature.js'
+export type { ArtifactSource } from './types.js'

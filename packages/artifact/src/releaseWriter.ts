@@ -1,9 +1,10 @@
 /**
  * Writes the entries tar's Parser emits into a release directory, and nowhere else. Every entry
  * is checked before anything touches the disk: only plain files and directories, with release
- * paths (see releasePath.ts) that do not collide, within the limits. Directories are created one
- * level at a time by this writer, files are opened with O_CREAT|O_EXCL|O_NOFOLLOW, and the
- * writer never creates a link, so no path can lead out of the release.
+ * paths (`releasePathProblem` in @relup/core/release) that do not collide, within the limits.
+ * Directories are created one level at a time by this writer, files are opened with
+ * O_CREAT|O_EXCL|O_NOFOLLOW, and the writer never creates a link, so no path can lead out of the
+ * release.
  *
  * Small files are read whole (at most 64 KiB each) and written in the background, up to 16 at a
  * time, while the Parser moves on: thousands of small modules extract at the speed of the disk,
@@ -155,7 +156,7 @@ export class ReleaseWriter {
         return {
           refused:
             `is a symbolic link to ${printable(entry.linkpath ?? '')}; relup releases hold only files and directories ` +
-            '(relup pack stores what a link inside the release points at as a file)',
+            '(relup pack stores a link inside the release as what it points at, a file or a directory)',
         }
       case 'Link':
         return {

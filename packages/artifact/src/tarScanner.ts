@@ -14,6 +14,7 @@
  * It decodes headers with tar's own `Header`/`Pax`, so it sees each entry exactly as the Parser
  * does, and `matchEntry` checks that both agree on the sequence of entries.
  */
+import { printable } from '@relup/core/release'
 import { Header, type HeaderData, Pax } from 'tar'
 import { UnsafeArchiveError } from './errors.js'
 
@@ -194,7 +195,7 @@ function checkRawField(block: Buffer, offset: number, length: number, name: stri
     if (bytes[i] !== 0)
       throw new UnsafeArchiveError(
         smuggled(bytes),
-        `has a ${field} with bytes after a NUL byte (entry ${JSON.stringify(name)})`,
+        `has a ${field} with bytes after a NUL byte (entry ${printable(name)})`,
       )
   }
 }
@@ -238,7 +239,7 @@ function checkPaxRecords(body: Buffer): void {
     if (value.includes('\0') || value.includes('\n')) {
       throw new UnsafeArchiveError(
         '(pax header)',
-        `has a pax ${JSON.stringify(key)} record with a NUL byte or newline`,
+        `has a pax ${printable(key)} record with a NUL byte or newline`,
       )
     }
     position += length

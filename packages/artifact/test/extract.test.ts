@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
 import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -6,7 +6,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGzip } from 'node:zlib'
 import { isRelupError } from '@relup/core'
-import { manifestOfDirectory } from '@relup/core/release'
+import { hashFile, manifestOfDirectory } from '@relup/core/release'
 import { describe, expect, it } from 'vitest'
 import {
   DestinationExistsError,
@@ -350,13 +350,7 @@ async function largeArtifact(
     yield Buffer.alloc(1024)
   }
   await pipeline(tar(), createGzip({ level: 1 }), createWriteStream(path))
-  const hash = createHash('sha256')
-  let size = 0
-  for await (const chunk of createReadStream(path)) {
-    hash.update(chunk as Buffer)
-    size += (chunk as Buffer).length
-  }
-  return { path, sha256: hash.digest('hex'), size }
+  return { path, ...(await hashFile(path)) }
 }
 
 describe('extractArtifact: memory', () => {

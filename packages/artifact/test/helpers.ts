@@ -1,10 +1,10 @@
 /** Test fixtures: temp directories, directory snapshots, and hand-made tar archives. */
-import { createHash } from 'node:crypto'
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import type { HotUpgrade } from '@relup/core'
+import { sha256Of } from '@relup/core/release'
 import { afterEach } from 'vitest'
 
 const created: string[] = []
@@ -53,7 +53,7 @@ export async function snapshot(root: string): Promise<Record<string, string>> {
   return out
 }
 
-export const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex')
+export const sha256 = sha256Of
 
 /** Yield `bytes` in chunks of `size`. */
 export async function* chunks(bytes: Uint8Array, size = 1024): AsyncGenerator<Uint8Array> {

@@ -4,7 +4,7 @@
  * chunks of memory), the native addons, and the Node ABI they were built for.
  */
 import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { isNativeAddon, type ManifestFile, type ModuleManifest } from './manifest.js'
 import { type ReleaseTree, walkRelease } from './releaseTree.js'
 
@@ -18,6 +18,8 @@ export interface ManifestOptions {
 
 /** How many files are hashed at once: small files are latency-bound, and digests do not depend on order. */
 const PARALLEL_HASHES = 8
+/** Each hashing worker reads into one buffer of this size, reused for every chunk of every file. */
+const READ_BUFFER_BYTES = 256 * 1024
 
 /**
  * Hash every file of `dir` (the files `pack(dir)` puts in an artifact and the engine loads,
@@ -32,21 +34,36 @@ export async function manifestOfDirectory(
   const queue = entries.filter((entry) => entry.kind === 'file')
   let next = 0
   const worker = async () => {
+    const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES)
     for (let entry = queue[next++]; entry !== undefined; entry = queue[next++]) {
-      files[entry.path] = await hashFile(entry.source)
+      files[entry.path] = await hashFile(entry.source, buffer)
     }
   }
   await Promise.all(Array.from({ length: PARALLEL_HASHES }, worker))
   return buildManifest(files, options.nodeAbi)
 }
 
-/** sha256 and size of one file, streamed. */
-export async function hashFile(path: string): Promise<ManifestFile> {
+/**
+ * sha256 and size of one file, read chunk by chunk into `buffer` (reused: a stream would allocate
+ * a new chunk each time, and a large release would pile up tens of MB of garbage before V8
+ * collects it).
+ */
+export async function hashFile(
+  path: string,
+  buffer: Buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES),
+): Promise<ManifestFile> {
   const hash = createHash('sha256')
   let size = 0
-  for await (const chunk of createReadStream(path, { highWaterMark: 256 * 1024 })) {
-    hash.update(chunk as Buffer)
-    size += (chunk as Buffer).length
+  const handle = await open(path, 'r')
+  try {
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null)
+      if (bytesRead === 0) break
+      hash.update(buffer.subarray(0, bytesRead))
+      size += bytesRead
+    }
+  } finally {
+    await handle.close()
   }
   return { sha256: hash.digest('hex'), size }
 }

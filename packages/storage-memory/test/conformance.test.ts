@@ -2,4 +2,10 @@ import { storageConformance } from '@relup/storage-conformance'
 import { describe, it } from 'vitest'
 import { memoryStorage } from '../src/index.js'
 
-storageConformance({ name: 'memory', create: () => memoryStorage(), describe, it })
+storageConformance({
+  name: 'memory',
+  create: () => memoryStorage(),
+  capabilities: memoryStorage().capabilities,
+  describe,
+  it,
+})

@@ -32,6 +32,8 @@ storageConformance({
       env: {},
     }),
   cleanup: (storage) => storage.close?.(),
+  // What s3Storage declares with conditionalDelete: true (the server starts after registration).
+  capabilities: { conditionalGet: true, createOnly: true, compareAndSwap: true, conditionalDelete: true },
   describe,
   it,
 })

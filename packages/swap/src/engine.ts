@@ -1,108 +1,42 @@
 /**
  * The swap engine: loads a release with its own module cache, serves it through stable handles,
- * and replaces it with `upgrade()`, an Erlang-style transaction that reads top to bottom:
- * refuse → prepare → suspend → migrate → commit → dispose. Nothing before the commit has any
- * effect on the live version, so any failure before it leaves the old version serving, untouched.
+ * and replaces it with `upgrade()`, a transaction (`transaction.ts`) that runs one at a time, in
+ * call order. Read top to bottom, this file is the engine's lifecycle: load the base release,
+ * serve it, upgrade it, close.
  */
-import { statSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { basename, join, resolve } from 'node:path'
-import { type ModuleManifest, parseModuleManifest } from '@relup/core'
+import { basename, resolve } from 'node:path'
+import type { Logger, ModuleManifest } from '@relup/core'
+import { DEFAULT_DISPOSE_TIMEOUT } from './constants.js'
 import {
+  describeError,
   EngineClosedError,
   HandleError,
-  NativeAddonRequireError,
   ReleaseLoadError,
-  RestartRequiredError,
-  UpgradeError,
-  type UpgradePhase,
+  type UpgradeError,
 } from './errors.js'
-import { drain, Gate } from './gate.js'
+import { Gate } from './gate.js'
 import { createModuleHandle, createUnitHandle } from './handles.js'
-import { manifestMismatches, type ReleaseFiles, readReleaseFiles } from './manifest.js'
-import { planReload, type ReloadPlan } from './plan.js'
-import {
-  refuseAddonRequires,
-  refuseIncompatible,
-  refuseStaticDependencyChange,
-  staticDependencies,
-} from './refuse.js'
-import { isHotScript, type ModuleRecord, moduleThatThrew, Release } from './release.js'
+import { hostRequireFrom } from './hostRequire.js'
+import { loadBase } from './load.js'
+import { withConsoleDefaults } from './logger.js'
+import { type LoadSettings, Release } from './release.js'
+import { runTransaction, type TransactionHost } from './transaction.js'
 import type {
-  DisposeFailure,
   EngineEvents,
   EngineStatus,
-  Logger,
   SwapEngineOptions,
   SwapStats,
   UnitHandle,
   UpgradeOptions,
 } from './types.js'
-import { isThenable, type UnitApi, type UnitDefinition, UnitInstance, unitDefinitionProblem } from './unit.js'
-
-export const DEFAULT_SUSPEND_TIMEOUT = 10_000
-export const DEFAULT_DISPOSE_TIMEOUT = 5_000
-
-/** A unit a release defines, and the module record (that version's code) that defines it. */
-interface UnitBinding {
-  name: string
-  definition: UnitDefinition
-  record: ModuleRecord
-}
-
-/** One upgrade in progress: what it replaces, and the phase it reached (for unexpected errors). */
-interface Transaction {
-  from: Release
-  dir: string
-  version: string
-  phase: UpgradePhase
-}
-
-/** What an upgrade changes, decided in prepare. */
-interface Change {
-  /** Modules the new release evaluated (changed, added, or depending on a change). */
-  moduleNames: string[]
-  bindings: UnitBinding[]
-  /** Units whose new code gets the old state. */
-  replaced: UnitBinding[]
-  /** Units the new release adds. */
-  started: UnitBinding[]
-  /** Units the new release no longer defines. */
-  stopped: string[]
-  /** `replaced` and `stopped`: the units whose gates close. */
-  suspended: string[]
-}
-
-function upgradeError(tx: Transaction, code: string, problem: string, extra: object = {}): UpgradeError {
-  return new UpgradeError(code, problem, {
-    phase: tx.phase,
-    fromVersion: tx.from.version,
-    version: tx.version,
-    ...extra,
-  })
-}
-
-/** A hook broke the unit contract or threw while migrating; the message says which. */
-class MigrationProblem extends Error {}
-
-/** A problem with what a module exports as units, found while loading. */
-class UnitDefinitionProblem extends Error {
-  constructor(
-    readonly module: string,
-    message: string,
-  ) {
-    super(message)
-  }
-}
-
-const describe = (error: unknown) =>
-  error instanceof Error ? `${error.name}: ${error.message}` : `a non-error value (${String(error)})`
-
-const isPlainObject = (value: unknown): value is Record<string, unknown> => {
-  if (typeof value !== 'object' || value === null) return false
-  const proto = Object.getPrototypeOf(value)
-  return proto === Object.prototype || proto === null
-}
+import {
+  isThenable,
+  type ScopeOptions,
+  type UnitApi,
+  type UnitDefinition,
+  type UnitInstance,
+} from './unit.js'
+import { verifyRelease } from './verify.js'
 
 /** Load the initial release, evaluate it and start its units. */
 export function createSwapEngine<Deps = unknown>(
@@ -114,11 +48,8 @@ export function createSwapEngine<Deps = unknown>(
 export class SwapEngine<Deps = unknown> {
   private current: Release
   private readonly log: Logger
-  private readonly hostRequire: NodeJS.Require
-  private readonly entries: string[] | undefined
   private readonly deps: Deps
   private readonly disposeTimeout: number
-  private readonly eagerCompile: boolean
   private readonly gates = new Map<string, Gate>()
   private readonly unitHandles = new Map<string, unknown>()
   private readonly moduleHandles = new Map<string, unknown>()
@@ -127,6 +58,8 @@ export class SwapEngine<Deps = unknown> {
     phase: new Set(),
     status: new Set(),
   }
+  /** What every transaction of this engine runs against. */
+  private readonly host: TransactionHost
   /** Upgrades run one at a time, in call order: each waits for the previous to settle. */
   private queue: Promise<void> = Promise.resolve()
   private upgradesPending = 0
@@ -134,91 +67,41 @@ export class SwapEngine<Deps = unknown> {
   private closing: Promise<void> | undefined
   private currentStatus: EngineStatus = 'idle'
 
-  private constructor(options: SwapEngineOptions<Deps>, hostRequire: NodeJS.Require, base: Release) {
-    this.log = {
-      debug: () => {},
-      info: () => {},
-      warn: (obj, message) => console.warn(`[relup/swap] ${typeof obj === 'string' ? obj : (message ?? '')}`),
-      error: (obj, message) =>
-        console.error(`[relup/swap] ${typeof obj === 'string' ? obj : (message ?? '')}`),
-      ...options.logger,
-    }
-    this.hostRequire = hostRequire
-    this.entries = options.entries
+  private constructor(options: SwapEngineOptions<Deps>, settings: LoadSettings, base: Release) {
+    this.log = withConsoleDefaults(options.logger)
     this.deps = options.deps as Deps
     this.disposeTimeout = options.disposeTimeout ?? DEFAULT_DISPOSE_TIMEOUT
-    this.eagerCompile = options.compile !== 'lazy'
     this.current = base
+    this.host = {
+      current: () => this.current,
+      settings,
+      disposeTimeout: this.disposeTimeout,
+      log: this.log,
+      closing: () => this.closing !== undefined,
+      gate: (name) => this.gate(name),
+      scope: (name, version) => this.scope(name, version),
+      phase: (event) => this.emit('phase', event),
+      switchTo: (next) => {
+        this.current = next
+      },
+    }
   }
 
   /** @internal use `createSwapEngine` */
   static async create<Deps>(options: SwapEngineOptions<Deps>): Promise<SwapEngine<Deps>> {
     const dir = resolve(options.releaseDir)
-    const version = options.version ?? 'base'
-    let files: ReleaseFiles
-    try {
-      files = await readReleaseFiles(dir)
-    } catch (error) {
-      throw new ReleaseLoadError(dir, `it cannot be read (${describe(error)})`, { cause: error })
-    }
-    let manifest = files.manifest
-    if (options.manifest) {
-      try {
-        manifest = parseModuleManifest(options.manifest)
-      } catch (error) {
-        throw new ReleaseLoadError(dir, `the manifest is malformed (${describe(error)})`, { cause: error })
-      }
-      const problems = manifestMismatches(manifest, files.manifest)
-      if (problems.length > 0) {
-        throw new ReleaseLoadError(dir, `its files do not match the manifest: ${summarize(problems)}`)
-      }
-    }
-    if (manifest.nodeAbi !== null && manifest.nodeAbi !== process.versions.modules) {
-      throw new ReleaseLoadError(
-        dir,
-        `it was built for Node ABI ${manifest.nodeAbi}, this process runs ABI ${process.versions.modules}`,
-      )
-    }
-
-    const hostRequire = options.hostRequire ?? hostRequireFrom(options.resolveFrom ?? process.cwd())
-    // The base release may load native addons: they are the ones the process was built with.
-    const base = new Release({
-      dir,
-      version,
-      manifest,
-      contents: files.contents,
-      hostRequire,
-      loadsAddons: true,
+    const verified = await verifyRelease(dir, { published: options.manifest })
+    if (!verified.ok) throw new ReleaseLoadError(dir, verified.problem, { cause: verified.cause })
+    const settings: LoadSettings = {
+      hostRequire: options.hostRequire ?? hostRequireFrom(options.resolveFrom ?? process.cwd()),
       eagerCompile: options.compile !== 'lazy',
-    })
-    base.staticDependencies = staticDependencies(files.contents)
-    const engine = new SwapEngine(options, hostRequire, base)
-
-    let bindings: UnitBinding[]
-    try {
-      for (const path of engine.entriesOf(base)) base.load(path)
-      bindings = engine.bindUnits(base)
-    } catch (error) {
-      const module = error instanceof UnitDefinitionProblem ? error.module : moduleThatThrew(error)
-      const where = module ? `${module}: ` : ''
-      throw new ReleaseLoadError(dir, `${where}${describe(error)}`, { module, cause: error })
+      entries: options.entries,
     }
-    for (const { name, definition, record } of bindings) {
-      try {
-        const state = initialState(definition)
-        base.units.set(
-          name,
-          UnitInstance.start(name, definition, record.path, engine.scopeOptions(name, version), state),
-        )
-      } catch (error) {
-        await Promise.all([...base.units.values()].map((instance) => instance.dispose(engine.disposeTimeout)))
-        throw new ReleaseLoadError(dir, `unit ${name} could not start (${describe(error)})`, {
-          module: record.path,
-          cause: error,
-        })
-      }
-    }
-    base.contents = null
+    // The base release may load native addons: they are the ones the process was built with.
+    const version = options.version ?? 'base'
+    const base = new Release({ dir, version, manifest: verified.manifest, loadsAddons: true, settings })
+    const engine = new SwapEngine(options, settings, base)
+    await loadBase(base, (unit) => engine.scope(unit, version), engine.disposeTimeout)
     engine.log.info(
       { releaseDir: dir, modules: base.modules.size, units: [...base.units.keys()] },
       `loaded release ${version}`,
@@ -256,17 +139,33 @@ export class SwapEngine<Deps = unknown> {
   }
 
   /**
+   * The absolute release directories the live modules' files come from: the live release's, and
+   * any older one a module shared since then was first evaluated from (its `__filename` and
+   * `__dirname` still point there). A runtime that prunes old releases must keep these; a
+   * directory drops out once an upgrade re-evaluates the last module that came from it.
+   */
+  releaseDirsInUse(): string[] {
+    const dirs = new Set([this.current.dir])
+    for (const record of this.current.modules.values()) dirs.add(record.releaseDir)
+    return [...dirs]
+  }
+
+  /**
    * A stable handle to a module of the release (`'handler.js'`, `'./routes'`): each access reads
-   * the current version's exports; callable when the module exports a function. What you copy out
-   * of it (`const { f } = handle`) is the version of that moment and stays so.
+   * the current version's exports; callable whenever the current version exports a function. What
+   * you copy out of it (`const { f } = handle`) is the version of that moment and stays so.
    */
   module<T = any>(path: string): T {
     const resolved = this.current.resolveEntry(path)
     if (resolved === undefined) throw HandleError.unknownModule(path, this.current.version)
     let handle = this.moduleHandles.get(resolved)
     if (!handle) {
-      const exportsNow = () => this.currentExports(resolved)
-      handle = createModuleHandle(exportsNow, typeof exportsNow() === 'function')
+      // Load it now, so a module that cannot load fails here rather than on first use.
+      this.currentExports(resolved)
+      handle = createModuleHandle({
+        path: resolved,
+        current: () => ({ exports: this.currentExports(resolved), version: this.current.version }),
+      })
       this.moduleHandles.set(resolved, handle)
     }
     return handle as T
@@ -302,7 +201,21 @@ export class SwapEngine<Deps = unknown> {
     if (this.closing) return Promise.reject(new EngineClosedError({ fromVersion: this.version, version }))
     this.upgradesPending++
     this.setStatus('upgrading')
-    const run = this.queue.then(() => this.transaction(dir, version, options))
+    const run = this.queue
+      .then(() => runTransaction(this.host, dir, version, options))
+      .then(
+        (stats) => {
+          if (stats.degraded) this.degraded = true
+          this.log.info({ ...stats }, `upgraded ${stats.fromVersion} → ${stats.version}`)
+          this.emit('upgrade', { ok: true, fromVersion: stats.fromVersion, version: stats.version, stats })
+          return stats
+        },
+        (error: UpgradeError) => {
+          this.log.error({ code: error.code, phase: error.phase }, error.message)
+          this.emit('upgrade', { ok: false, fromVersion: error.fromVersion, version: error.version, error })
+          throw error
+        },
+      )
     this.queue = run.then(
       () => {},
       () => {},
@@ -321,305 +234,15 @@ export class SwapEngine<Deps = unknown> {
       const results = await Promise.all(instances.map((instance) => instance.dispose(this.disposeTimeout)))
       results.forEach((errors, index) => {
         for (const error of errors)
-          this.log.error(`unit ${instances[index]!.name} failed to dispose: ${describe(error)}`)
+          this.log.error(`unit ${instances[index]!.name} failed to dispose: ${describeError(error)}`)
       })
       this.setStatus('closed')
     })()
     return this.closing
   }
 
-  /** The upgrade, phase by phase. Everything before `commit` leaves the live version untouched. */
-  private async transaction(dir: string, version: string, options: UpgradeOptions): Promise<SwapStats> {
-    const started = performance.now()
-    const tx: Transaction = { from: this.current, dir, version, phase: 'refuse' }
-    const versions = { fromVersion: tx.from.version, version }
-    try {
-      if (this.closing) throw new EngineClosedError(versions)
-      const { next, plan } = await this.refuse(tx, options)
-      const change = this.prepare(tx, next, plan)
-      const { gates, pauseStart, drainMs } = await this.suspend(tx, change, options.suspendTimeout)
-      const created = this.migrate(tx, change, gates)
-      this.commit(tx, next, plan, change, created)
-      const pauseMs = performance.now() - pauseStart
-      for (const gate of gates) gate.open()
-      this.emit('phase', { phase: 'commit', ...versions })
-
-      // Dispose the replaced instances. Failures degrade the engine; they never roll back.
-      this.emit('phase', { phase: 'dispose', ...versions })
-      const disposeErrors = await this.disposeAll(change.suspended.map((name) => tx.from.units.get(name)!))
-      if (disposeErrors.length > 0) this.degraded = true
-
-      const stats: SwapStats = {
-        modulesReloaded: change.moduleNames.length,
-        moduleNames: change.moduleNames,
-        unitsMigrated: change.replaced.length,
-        unitNames: change.replaced.map((b) => b.name).sort(),
-        unitsFailed: 0,
-        pauseMs,
-        totalMs: performance.now() - started,
-        fromVersion: tx.from.version,
-        version,
-        unitsStarted: change.started.map((b) => b.name).sort(),
-        unitsStopped: [...change.stopped].sort(),
-        drainMs,
-        disposeErrors,
-        degraded: disposeErrors.length > 0,
-      }
-      this.log.info({ ...stats }, `upgraded ${tx.from.version} → ${version}`)
-      this.emit('upgrade', { ok: true, ...versions, stats })
-      return stats
-    } catch (caught) {
-      const error =
-        caught instanceof UpgradeError
-          ? caught
-          : upgradeError(tx, UpgradeError.code, `unexpected ${describe(caught)}`, { cause: caught })
-      this.log.error({ code: error.code, phase: error.phase }, error.message)
-      this.emit('upgrade', { ok: false, ...versions, error })
-      throw error
-    }
-  }
-
-  /**
-   * 1. Refuse: read and verify the release, and refuse what cannot be swapped in place (native
-   * addons, another ABI, static dependencies) before anything of it is evaluated.
-   */
-  private async refuse(
-    tx: Transaction,
-    options: UpgradeOptions,
-  ): Promise<{ next: Release; plan: ReloadPlan }> {
-    const versions = { fromVersion: tx.from.version, version: tx.version }
-    this.emit('phase', { phase: 'refuse', ...versions })
-    let published: ModuleManifest | undefined
-    if (options.manifest) {
-      try {
-        published = parseModuleManifest(options.manifest)
-      } catch (error) {
-        const problem = `the manifest is malformed (${describe(error)})`
-        throw upgradeError(tx, UpgradeError.manifestMismatchCode, problem, { cause: error })
-      }
-      refuseIncompatible(tx.from.manifest, published, versions)
-    }
-    let files: ReleaseFiles
-    try {
-      files = await readReleaseFiles(tx.dir)
-    } catch (error) {
-      const problem = `the release directory ${tx.dir} cannot be read (${describe(error)})`
-      throw upgradeError(tx, UpgradeError.code, problem, { cause: error })
-    }
-    if (published) {
-      const problems = manifestMismatches(published, files.manifest)
-      if (problems.length > 0) {
-        const problem = `the files in ${tx.dir} do not match the published manifest (${summarize(problems)}); download the release again`
-        throw upgradeError(tx, UpgradeError.manifestMismatchCode, problem)
-      }
-    }
-    const manifest = published ?? files.manifest
-    const diff = refuseIncompatible(tx.from.manifest, manifest, versions)
-    const dependencies = staticDependencies(files.contents)
-    refuseStaticDependencyChange(tx.from.staticDependencies, dependencies, versions)
-
-    const next = new Release({
-      dir: tx.dir,
-      version: tx.version,
-      manifest,
-      contents: files.contents,
-      hostRequire: this.hostRequire,
-      loadsAddons: false,
-      eagerCompile: this.eagerCompile,
-    })
-    next.staticDependencies = dependencies
-    let entries: string[]
-    try {
-      entries = this.entriesOf(next)
-    } catch (error) {
-      throw upgradeError({ ...tx, phase: 'prepare' }, UpgradeError.prepareCode, describe(error))
-    }
-    const plan = planReload(tx.from, diff, entries)
-    refuseAddonRequires(plan.evaluate, files.contents, versions)
-    return { next, plan }
-  }
-
-  /**
-   * 2. Prepare: evaluate what changed and what depends on it in the new release's own cache,
-   * sharing the rest; find the units it defines. No effect on the live version.
-   */
-  private prepare(tx: Transaction, next: Release, plan: ReloadPlan): Change {
-    tx.phase = 'prepare'
-    this.emit('phase', { phase: tx.phase, fromVersion: tx.from.version, version: tx.version })
-    for (const record of plan.reuse) next.adopt(record)
-    let bindings: UnitBinding[]
-    try {
-      for (const path of plan.evaluate) next.load(path)
-      bindings = this.bindUnits(next)
-    } catch (error) {
-      if (error instanceof NativeAddonRequireError) {
-        throw new RestartRequiredError('native-addon', [`${error.module} requires ${error.addon}`], {
-          fromVersion: tx.from.version,
-          version: tx.version,
-        })
-      }
-      const definition = error instanceof UnitDefinitionProblem
-      const module = definition ? error.module : moduleThatThrew(error)
-      const what = definition
-        ? error.message
-        : `${module ?? 'a module'} threw while loading: ${describe(error)}`
-      throw upgradeError(tx, UpgradeError.prepareCode, `${what}; fix it and publish a new version`, {
-        module,
-        cause: error,
-      })
-    }
-    const reused = new Set(plan.reuse)
-    const fresh = bindings.filter((binding) => !reused.has(binding.record))
-    const replaced = fresh.filter((binding) => tx.from.units.has(binding.name))
-    const defined = new Set(bindings.map((binding) => binding.name))
-    const stopped = [...tx.from.units.keys()].filter((name) => !defined.has(name))
-    return {
-      moduleNames: [...next.modules.values()]
-        .filter((record) => !reused.has(record))
-        .map((record) => record.path)
-        .sort(),
-      bindings,
-      replaced,
-      started: fresh.filter((binding) => !tx.from.units.has(binding.name)),
-      stopped,
-      // Only the units whose code changes or goes away are suspended; every other unit keeps serving.
-      suspended: [...replaced.map((binding) => binding.name), ...stopped],
-    }
-  }
-
-  /**
-   * 3. Suspend: close the gates of the affected units (new calls wait), and let their in-flight
-   * calls finish on the old version. Synchronous when nothing is in flight.
-   */
-  private async suspend(
-    tx: Transaction,
-    change: Change,
-    timeout = DEFAULT_SUSPEND_TIMEOUT,
-  ): Promise<{ gates: Gate[]; pauseStart: number; drainMs: number }> {
-    tx.phase = 'suspend'
-    const gates = change.suspended.map((name) => this.gate(name))
-    const pauseStart = performance.now()
-    for (const gate of gates) gate.close()
-    this.emit('phase', { phase: tx.phase, fromVersion: tx.from.version, version: tx.version })
-    const idle = drain(gates, timeout)
-    if (idle !== true && !(await idle)) {
-      const busy = change.suspended.filter((name) => this.gate(name).inFlight > 0)
-      for (const gate of gates) gate.open()
-      const problem =
-        `in-flight calls to ${busy.join(', ')} did not finish within ${timeout} ms (raise suspendTimeout, ` +
-        'or make long-lived work a unit that hands over through its state)'
-      throw upgradeError(tx, UpgradeError.drainTimeoutCode, problem, { unit: busy[0] })
-    }
-    return { gates, pauseStart, drainMs: performance.now() - pauseStart }
-  }
-
-  /**
-   * 4. Migrate (synchronous from here to the reopened gates): build the new instances from a
-   * structured clone of the old state. A throw discards them; the old instances never changed.
-   */
-  private migrate(tx: Transaction, change: Change, gates: Gate[]): Map<string, UnitInstance> {
-    tx.phase = 'migrate'
-    this.emit('phase', { phase: tx.phase, fromVersion: tx.from.version, version: tx.version })
-    const created = new Map<string, UnitInstance>()
-    for (const binding of [...change.replaced, ...change.started]) {
-      try {
-        const previous = tx.from.units.get(binding.name)
-        const state = previous ? migrateState(binding.definition, previous) : initialState(binding.definition)
-        const scope = this.scopeOptions(binding.name, tx.version)
-        created.set(
-          binding.name,
-          UnitInstance.start(binding.name, binding.definition, binding.record.path, scope, state),
-        )
-      } catch (error) {
-        for (const instance of created.values()) void this.disposeQuietly(instance)
-        for (const gate of gates) gate.open()
-        const reason =
-          error instanceof MigrationProblem ? error.message : `create(ctx) threw ${describe(error)}`
-        throw upgradeError(tx, UpgradeError.migrateCode, `unit ${binding.name}: ${reason}`, {
-          unit: binding.name,
-          module: binding.record.path,
-          cause: error,
-        })
-      }
-    }
-    return created
-  }
-
-  /** 5. Commit: one synchronous block, so no call can observe a mix of versions. */
-  private commit(
-    tx: Transaction,
-    next: Release,
-    plan: ReloadPlan,
-    change: Change,
-    created: Map<string, UnitInstance>,
-  ): void {
-    tx.phase = 'commit'
-    for (const { name } of change.bindings)
-      next.units.set(name, created.get(name) ?? tx.from.units.get(name)!)
-    for (const record of plan.reuse) record.owner = next
-    next.contents = null
-    this.current = next
-  }
-
-  private async disposeAll(instances: UnitInstance[]): Promise<DisposeFailure[]> {
-    const results = await Promise.all(instances.map((instance) => instance.dispose(this.disposeTimeout)))
-    const failures: DisposeFailure[] = []
-    results.forEach((errors, index) => {
-      const instance = instances[index]!
-      for (const error of errors) {
-        failures.push({ unit: instance.name, version: instance.version, message: describe(error) })
-        this.log.error(
-          `unit ${instance.name} (${instance.version}) failed to dispose: ${describe(error)}; the engine is ` +
-            'degraded (the old instance may still hold resources): restart the process when convenient',
-        )
-      }
-    })
-    return failures
-  }
-
-  private async disposeQuietly(instance: UnitInstance): Promise<void> {
-    for (const error of await instance.dispose(this.disposeTimeout)) {
-      this.log.warn(`discarded instance of unit ${instance.name} failed to dispose: ${describe(error)}`)
-    }
-  }
-
-  private entriesOf(release: Release): string[] {
-    if (!this.entries) return Object.keys(release.manifest.files).filter(isHotScript)
-    return this.entries.map((entry) => {
-      const path = release.resolveEntry(entry)
-      if (path === undefined) throw new Error(`entry ${entry} is not in release ${release.version}`)
-      return path
-    })
-  }
-
-  /** The units a release defines: `exports.units = { name: definition }` of its script modules. */
-  private bindUnits(release: Release): UnitBinding[] {
-    const bindings: UnitBinding[] = []
-    const definedIn = new Map<string, string>()
-    for (const record of release.modules.values()) {
-      const exported = record.isScript ? record.module.exports : undefined
-      if ((typeof exported !== 'object' && typeof exported !== 'function') || exported === null) continue
-      const units: unknown = exported.units
-      // `exports.units` is reserved for unit definitions; anything but a plain object is ignored.
-      if (!isPlainObject(units)) continue
-      for (const [name, definition] of Object.entries(units)) {
-        const problem = unitDefinitionProblem(definition)
-        if (problem)
-          throw new UnitDefinitionProblem(record.path, `unit ${name} exported by ${record.path} ${problem}`)
-        const other = definedIn.get(name)
-        if (other)
-          throw new UnitDefinitionProblem(
-            record.path,
-            `unit ${name} is defined twice, in ${other} and ${record.path}`,
-          )
-        definedIn.set(name, record.path)
-        bindings.push({ name, definition: definition as UnitDefinition, record })
-      }
-    }
-    return bindings
-  }
-
-  private scopeOptions(name: string, version: string) {
+  /** The `ctx` options of a unit instance: its gate counts the async work its timers and listeners start. */
+  private scope(name: string, version: string): ScopeOptions {
     return {
       name,
       version,
@@ -677,56 +300,8 @@ export class SwapEngine<Deps = unknown> {
       try {
         listener(payload)
       } catch (error) {
-        this.log.warn(`a "${event}" listener threw: ${describe(error)}`)
+        this.log.warn(`a "${event}" listener threw: ${describeError(error)}`)
       }
     }
   }
-}
-
-function initialState(definition: UnitDefinition): unknown {
-  const state = definition.init?.()
-  if (isThenable(state))
-    throw new MigrationProblem('init() returned a promise; it must return the state synchronously')
-  return state
-}
-
-/** The old instance's state crosses as a structured clone: plain data, never the old version's objects. */
-function migrateState(definition: UnitDefinition, previous: UnitInstance): unknown {
-  let exported: unknown
-  try {
-    exported = structuredClone(previous.scope.state)
-  } catch (error) {
-    throw new MigrationProblem(
-      `its state is not plain data (${describe(error)}); keep only structured-clone-able values in ctx.state`,
-    )
-  }
-  if (!definition.codeChange) return exported
-  let migrated: unknown
-  try {
-    migrated = definition.codeChange(exported, previous.version)
-  } catch (error) {
-    throw new MigrationProblem(`codeChange(state, '${previous.version}') threw ${describe(error)}`, {
-      cause: error,
-    })
-  }
-  if (isThenable(migrated))
-    throw new MigrationProblem('codeChange() returned a promise; it must migrate synchronously')
-  return migrated
-}
-
-function hostRequireFrom(location: string | URL): NodeJS.Require {
-  if (location instanceof URL || location.startsWith('file:')) return createRequire(location)
-  const path = resolve(location)
-  let isDirectory = false
-  try {
-    isDirectory = statSync(path).isDirectory()
-  } catch {
-    // A file that does not exist yet is fine: only its directory matters for resolution.
-  }
-  return createRequire(isDirectory ? join(path, 'noop.js') : path)
-}
-
-function summarize(problems: string[]): string {
-  const shown = problems.slice(0, 5).join('; ')
-  return problems.length > 5 ? `${shown}; and ${problems.length - 5} more` : shown
 }

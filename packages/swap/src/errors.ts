@@ -131,11 +131,11 @@ export class ReleaseLoadError extends RelupError {
   }
 }
 
-/** A handle names a unit or module the current release does not have, or the engine is closed. */
+/** A handle names a unit or module the current release does not have, or is used after `engine.close()`. */
 export class HandleError extends RelupError {
   static readonly unknownUnitCode = 'ERR_RELUP_UNKNOWN_UNIT'
   static readonly unknownModuleCode = 'ERR_RELUP_UNKNOWN_MODULE'
-  static readonly closedCode = 'ERR_RELUP_ENGINE_CLOSED'
+  static readonly closedCode = 'ERR_RELUP_HANDLE_CLOSED'
 
   static unknownUnit(name: string, version: string, known: string[]): HandleError {
     const list = known.length > 0 ? known.join(', ') : 'none'
@@ -155,4 +155,9 @@ export class HandleError extends RelupError {
   static closed(what: string): HandleError {
     return new HandleError(HandleError.closedCode, `${what}: the swap engine is closed`)
   }
+}
+
+/** How a thrown value reads inside a message. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : `a non-error value (${String(error)})`
 }

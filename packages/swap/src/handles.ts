@@ -6,12 +6,31 @@
 import type { Gate } from './gate.js'
 import type { UnitInstance } from './unit.js'
 
-/** A proxy over the current exports of one module; callable when the module exports a function. */
-export function createModuleHandle(exportsNow: () => any, callable: boolean): any {
+interface ModuleHandleBackend {
+  /** The module's release-relative path, for messages. */
+  path: string
+  /** The current version's exports and its version name, or a throw naming why there are none. */
+  current: () => { exports: any; version: string }
+}
+
+/**
+ * A proxy over the current exports of one module. Its target is a function, so the same handle
+ * can be called (or constructed) whenever the current version exports a function, whatever an
+ * earlier or later version exports.
+ */
+export function createModuleHandle({ path, current }: ModuleHandleBackend): any {
   // Primitive exports (`module.exports = 42`) read like their wrapper object.
-  const currentExports = () => Object(exportsNow())
+  const currentExports = () => Object(current().exports)
+  const currentFunction = (use: 'called' | 'constructed'): ((...args: unknown[]) => unknown) => {
+    const { exports, version } = current()
+    if (typeof exports === 'function') return exports
+    const what = exports === null ? 'null' : typeof exports === 'object' ? 'an object' : `a ${typeof exports}`
+    throw new TypeError(
+      `module ${path} of release ${version} exports ${what}, not a function, so its handle cannot be ${use}`,
+    )
+  }
   // Strict-mode function: its only non-configurable own key is `prototype`.
-  const target = callable ? function hotModule() {} : {}
+  const target = function hotModule() {}
   const handle: any = new Proxy(target, {
     get: (_, key) => Reflect.get(currentExports(), key),
     set: (_, key, value) => Reflect.set(currentExports(), key, value),
@@ -30,9 +49,9 @@ export function createModuleHandle(exportsNow: () => any, callable: boolean): an
       return descriptor ? { ...descriptor, configurable: true } : undefined
     },
     getPrototypeOf: () => Reflect.getPrototypeOf(currentExports()),
-    apply: (_, thisArg, args) => Reflect.apply(exportsNow(), thisArg, args),
+    apply: (_, thisArg, args) => Reflect.apply(currentFunction('called'), thisArg, args),
     construct: (_, args, newTarget) => {
-      const exports = currentExports()
+      const exports = currentFunction('constructed')
       return Reflect.construct(exports, args, newTarget === handle ? exports : newTarget)
     },
   })

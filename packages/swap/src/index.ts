@@ -1,9 +1,6 @@
-export {
-  createSwapEngine,
-  DEFAULT_DISPOSE_TIMEOUT,
-  DEFAULT_SUSPEND_TIMEOUT,
-  type SwapEngine,
-} from './engine.js'
+export type { DisposeFailure, Logger } from '@relup/core'
+export { DEFAULT_DISPOSE_TIMEOUT, DEFAULT_SUSPEND_TIMEOUT } from './constants.js'
+export { createSwapEngine, type SwapEngine } from './engine.js'
 export {
   EngineClosedError,
   HandleError,
@@ -14,12 +11,9 @@ export {
   UpgradeError,
   type UpgradePhase,
 } from './errors.js'
-export { computeManifest } from './manifest.js'
 export type {
-  DisposeFailure,
   EngineEvents,
   EngineStatus,
-  Logger,
   SwapEngineOptions,
   SwapStats,
   UnitHandle,

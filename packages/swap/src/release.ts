@@ -1,14 +1,15 @@
 /**
  * One release = one consistent snapshot of the hot code, with its own module cache. Relative
  * requires resolve inside the release (against its manifest, not the live file system); bare
- * specifiers go to the host's `require`, shared by every release and never reloaded.
+ * specifiers go to the host's `require`, shared by every release and never reloaded. Files are
+ * read when they are evaluated, and checked against the verified manifest.
  */
 import { readFileSync } from 'node:fs'
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { isNativeAddon, type ModuleManifest } from '@relup/core'
+import { sha256Of } from '@relup/core/release'
 import { NativeAddonRequireError } from './errors.js'
 import { evaluateJson, evaluateScript, type HotModule, type HotRequire } from './evaluator.js'
-import { sha256 } from './manifest.js'
 import type { UnitInstance } from './unit.js'
 
 const EXTENSIONS = ['.js', '.cjs', '.json', '.node']
@@ -25,17 +26,21 @@ export class ModuleRecord {
   /** Paths tried while resolving that did not exist: adding one of them may change what a require finds. */
   readonly probes = new Set<string>()
   readonly module: HotModule
+  /** The directory of the release that evaluated it: where its `__filename` and `__dirname` point. */
+  readonly releaseDir: string
+  /** Only modules evaluated by the base release may load native addons. */
+  readonly loadsAddons: boolean
   /** The release its requires resolve in; moved to the next release at commit when the record is shared. */
   owner: Release
 
   constructor(
     readonly path: string,
-    filename: string,
-    /** Only modules evaluated by the base release may load native addons. */
-    readonly loadsAddons: boolean,
     owner: Release,
   ) {
     this.owner = owner
+    this.releaseDir = owner.dir
+    this.loadsAddons = owner.loadsAddons
+    const filename = join(owner.dir, path)
     const require = ((specifier: string) => this.owner.require(this, specifier)) as HotRequire
     require.resolve = (specifier: string) => this.owner.resolveFilename(this, specifier)
     require.main = undefined
@@ -51,17 +56,27 @@ export class ModuleRecord {
 const errorOrigins = new WeakMap<object, string>()
 export const moduleThatThrew = (error: unknown): string | undefined =>
   typeof error === 'object' && error !== null ? errorOrigins.get(error) : undefined
+const blame = (error: unknown, path: string) => {
+  if (typeof error === 'object' && error !== null && !errorOrigins.has(error)) errorOrigins.set(error, path)
+}
+
+/** How the engine loads every release (`createSwapEngine` options). */
+export interface LoadSettings {
+  hostRequire: NodeJS.Require
+  /** Compile every function of a module up front (see `evaluateScript`). */
+  eagerCompile: boolean
+  /** Release-relative paths evaluated when a release loads. Default: every hot script. */
+  entries: string[] | undefined
+}
 
 export interface ReleaseInit {
   dir: string
   version: string
+  /** The verified manifest: every file read later must still match it. */
   manifest: ModuleManifest
-  /** The bytes that were hashed into the manifest; dropped once the release is live. */
-  contents: Map<string, Buffer> | null
-  hostRequire: NodeJS.Require
+  /** Only the base release may load native addons: they are the ones the process was built with. */
   loadsAddons: boolean
-  /** Compile every function of a module up front (see `evaluateScript`). */
-  eagerCompile: boolean
+  settings: LoadSettings
 }
 
 type Resolved = { hot: string } | { host: string }
@@ -77,10 +92,8 @@ export class Release {
   readonly units = new Map<string, UnitInstance>()
   /** Dependencies declared by the release's `package.json` (see `refuseStaticDependencyChange`). */
   staticDependencies: Record<string, string> = {}
-  contents: Map<string, Buffer> | null
-  private readonly hostRequire: NodeJS.Require
-  private readonly loadsAddons: boolean
-  private readonly eagerCompile: boolean
+  readonly loadsAddons: boolean
+  private readonly settings: LoadSettings
 
   constructor(init: ReleaseInit) {
     this.dir = init.dir
@@ -88,14 +101,23 @@ export class Release {
     this.manifest = init.manifest
     const hasAssets = Object.keys(init.manifest.files).some((path) => path.startsWith('public/'))
     this.assetsDir = hasAssets ? join(init.dir, 'public') : null
-    this.contents = init.contents
-    this.hostRequire = init.hostRequire
     this.loadsAddons = init.loadsAddons
-    this.eagerCompile = init.eagerCompile
+    this.settings = init.settings
   }
 
   has(path: string): boolean {
     return Object.hasOwn(this.manifest.files, path)
+  }
+
+  /** The modules evaluated when this release loads: the configured entries, or every hot script. */
+  entryPaths(): string[] {
+    const { entries } = this.settings
+    if (!entries) return Object.keys(this.manifest.files).filter(isHotScript)
+    return entries.map((entry) => {
+      const path = this.resolveEntry(entry)
+      if (path === undefined) throw new Error(`entry ${entry} is not in release ${this.version}`)
+      return path
+    })
   }
 
   /** Share an unchanged module of the previous release (its requires keep resolving there until commit). */
@@ -115,16 +137,21 @@ export class Release {
         `${path} is an ES module; hot code is evaluated as CommonJS (compile it with "module": "commonjs")`,
       )
     }
-    const source = this.source(path)
-    const record = new ModuleRecord(path, join(this.dir, path), this.loadsAddons, this)
+    let source: string
+    try {
+      source = this.read(path)
+    } catch (error) {
+      blame(error, path)
+      throw error
+    }
+    const record = new ModuleRecord(path, this)
     this.modules.set(path, record)
     try {
       if (path.endsWith('.json')) evaluateJson(record.module, source)
-      else evaluateScript(record.module, source, this.eagerCompile)
+      else evaluateScript(record.module, source, this.settings.eagerCompile)
     } catch (error) {
       this.modules.delete(path) // as Node does: a module that threw can be required again
-      if (typeof error === 'object' && error !== null && !errorOrigins.has(error))
-        errorOrigins.set(error, path)
+      blame(error, path)
       throw error
     }
     record.module.loaded = true
@@ -133,18 +160,18 @@ export class Release {
 
   require(from: ModuleRecord, specifier: string): any {
     const target = this.resolve(from, specifier)
-    if ('host' in target) return this.hostRequire(target.host)
+    if ('host' in target) return this.settings.hostRequire(target.host)
     from.deps.add(target.hot)
     if (isNativeAddon(target.hot)) {
       if (!from.loadsAddons) throw new NativeAddonRequireError(target.hot, from.path)
-      return this.hostRequire(join(this.dir, target.hot))
+      return this.settings.hostRequire(join(this.dir, target.hot))
     }
     return this.load(target.hot).module.exports
   }
 
   resolveFilename(from: ModuleRecord, specifier: string): string {
     const target = this.resolve(from, specifier)
-    return 'host' in target ? this.hostRequire.resolve(target.host) : join(this.dir, target.hot)
+    return 'host' in target ? this.settings.hostRequire.resolve(target.host) : join(this.dir, target.hot)
   }
 
   /** Resolve a `engine.module()` path such as `handler`, `./handler.js` or `routes/`. */
@@ -159,7 +186,8 @@ export class Release {
     // Relative to where the module sits in *this* release: a shared module resolves in the live one.
     const absolute = resolve(this.dir, dirname(from.path), specifier)
     const inside = relative(this.dir, absolute)
-    if (inside.startsWith('..') || isAbsolute(inside)) {
+    // Only a `..` segment leaves the release: `..foo.js` is a file name like any other.
+    if (inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) {
       if (!relativeSpecifier) return { host: absolute }
       throw Object.assign(
         new Error(
@@ -190,18 +218,20 @@ export class Release {
     return [path, ...EXTENSIONS.map((extension) => path + extension), ...index]
   }
 
-  /** Source text: the verified bytes while preparing, the file on disk (re-verified) afterwards. */
-  private source(path: string): string {
-    const bytes = this.contents?.get(path)
-    if (bytes) return bytes.toString('utf8')
-    const file = this.manifest.files[path]!
-    const read = readFileSync(join(this.dir, path))
-    if (sha256(read) !== file.sha256) {
+  /**
+   * The text of a file of this release, read now and checked against the verified manifest:
+   * what was verified is what runs.
+   */
+  read(path: string): string {
+    const file = this.manifest.files[path]
+    if (!file) throw new Error(`${path} is not in release ${this.version}`)
+    const bytes = readFileSync(join(this.dir, path))
+    if (bytes.length !== file.size || sha256Of(bytes) !== file.sha256) {
       throw new Error(
         `${path} in ${this.dir} changed on disk after release ${this.version} was verified; ` +
           'release directories must not be modified once loaded',
       )
     }
-    return read.toString('utf8')
+    return bytes.toString('utf8')
   }
 }

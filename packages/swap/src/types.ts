@@ -1,13 +1,5 @@
-import type { ModuleManifest, UpgradeStats } from '@relup/core'
+import type { DisposeFailure, EngineStats, Logger, ModuleManifest } from '@relup/core'
 import type { UpgradeError, UpgradePhase } from './errors.js'
-
-/** pino-compatible: `logger.warn(fields, message)` or `logger.warn(message)`, like @relup/poller's. */
-export interface Logger {
-  debug(obj: object | string, message?: string): void
-  info(obj: object | string, message?: string): void
-  warn(obj: object | string, message?: string): void
-  error(obj: object | string, message?: string): void
-}
 
 export interface SwapEngineOptions<Deps = unknown> {
   /** The directory of the initial (base) release: CommonJS files, JSON, optional `public/`. */
@@ -52,14 +44,11 @@ export interface UpgradeOptions {
   suspendTimeout?: number
 }
 
-export interface DisposeFailure {
-  unit: string
-  version: string
-  message: string
-}
-
-/** `UpgradeStats` of @relup/core without `downloadMs`, plus what the engine knows. */
-export interface SwapStats extends Omit<UpgradeStats, 'downloadMs'> {
+/**
+ * What `upgrade()` resolves with: `EngineStats` of @relup/core (what the runtime records), with
+ * the engine's own fields and `drainMs`, `degraded`, `disposeErrors` always set.
+ */
+export interface SwapStats extends EngineStats {
   /** The version that was live before the upgrade. */
   fromVersion: string
   /** The version now live. */
@@ -70,8 +59,9 @@ export interface SwapStats extends Omit<UpgradeStats, 'downloadMs'> {
   unitsStopped: string[]
   /** Gates closed → every in-flight call finished (part of `pauseMs`). */
   drainMs: number
-  /** Old instances whose dispose failed: the upgrade stands, but the engine is degraded. */
+  /** Replaced or stopped units whose old instance failed to dispose (counted in `unitsFailed`). */
   disposeErrors: DisposeFailure[]
+  /** True when any old instance failed to dispose: the upgrade stands, but the engine is degraded. */
   degraded: boolean
 }
 
@@ -84,7 +74,11 @@ export type UpgradeEvent =
 export interface EngineEvents {
   /** After every upgrade, successful or not. */
   upgrade: UpgradeEvent
-  /** When a phase starts (`suspend` fires once the gates are closed). */
+  /**
+   * When a phase starts: `suspend` once the gates are closed, `commit` before the switch (the old
+   * version is still live and the suspended units' gates are still closed), `dispose` after the
+   * gates reopened.
+   */
   phase: { phase: UpgradePhase | 'dispose'; fromVersion: string; version: string }
   status: EngineStatus
 }

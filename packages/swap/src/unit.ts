@@ -85,7 +85,7 @@ export function unitDefinitionProblem(definition: unknown): string | undefined {
   return undefined
 }
 
-interface ScopeOptions {
+export interface ScopeOptions {
   name: string
   version: string
   deps: unknown

@@ -3,8 +3,9 @@ import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { manifestOfDirectory } from '@relup/core/release'
 import { describe, expect, it } from 'vitest'
-import { computeManifest, createSwapEngine, HandleError, ReleaseLoadError } from '../src/index.js'
+import { createSwapEngine, HandleError, ReleaseLoadError } from '../src/index.js'
 import { recordingLogger, useReleases } from './helpers.js'
 
 const { release } = useReleases()
@@ -57,18 +58,18 @@ describe('loading a release', () => {
       nativeAddons: [],
       nodeAbi: null,
     })
-    expect(await computeManifest(dir)).toEqual(engine.manifest)
+    expect(await manifestOfDirectory(dir)).toEqual(engine.manifest)
     expect(engine.assetsDir).toBe(join(dir, 'public'))
     await engine.close()
   })
 
   it('refuses to load files that do not match the given manifest', async () => {
     const dir = await release('v1', { 'a.js': 'exports.a = 1' })
-    const manifest = await computeManifest(dir)
+    const manifest = await manifestOfDirectory(dir)
     manifest.files['a.js']!.sha256 = '0'.repeat(64)
     const error = await createSwapEngine({ releaseDir: dir, manifest }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(ReleaseLoadError)
-    expect((error as ReleaseLoadError).message).toMatch(/a\.js has sha256 .* expected 000000000000/)
+    expect((error as ReleaseLoadError).message).toMatch(/"a\.js" has sha256 .* expected 000000000000/)
   })
 
   it('names the module that threw at top level, even deep in a require chain', async () => {

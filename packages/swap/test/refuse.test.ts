@@ -1,5 +1,6 @@
+import { manifestOfDirectory } from '@relup/core/release'
 import { describe, expect, it } from 'vitest'
-import { computeManifest, createSwapEngine, RestartRequiredError, type UpgradeError } from '../src/index.js'
+import { createSwapEngine, RestartRequiredError, type UpgradeError } from '../src/index.js'
 import { counterModule, evaluationProbe, recordingLogger, useReleases } from './helpers.js'
 
 const { release } = useReleases()
@@ -53,7 +54,7 @@ describe('upgrades that need a restart are refused before anything is evaluated'
     const probe = evaluationProbe('__relupAbiProbe')
     const engine = await start()
     const v2 = await release('v2', { 'counter.js': tattletale('__relupAbiProbe') })
-    const manifest = { ...(await computeManifest(v2)), nodeAbi: '1' }
+    const manifest = { ...(await manifestOfDirectory(v2)), nodeAbi: '1' }
     const error = await refusal(engine.upgrade(v2, { version: 'v2', manifest }))
     expect(error).toMatchObject({ reason: 'node-abi', phase: 'refuse' })
     expect(error.detail[0]).toContain(`this process runs ABI ${process.versions.modules}`)
@@ -106,7 +107,7 @@ describe('the published manifest', () => {
     const probe = evaluationProbe('__relupManifestProbe')
     const engine = await start()
     const v2 = await release('v2', { 'counter.js': tattletale('__relupManifestProbe') })
-    const manifest = await computeManifest(v2)
+    const manifest = await manifestOfDirectory(v2)
     const tampered = {
       ...manifest,
       files: { ...manifest.files, 'counter.js': { sha256: 'a'.repeat(64), size: 3 } },
@@ -115,7 +116,7 @@ describe('the published manifest', () => {
       .upgrade(v2, { version: 'v2', manifest: tampered })
       .catch((e: unknown) => e)) as UpgradeError
     expect(error).toMatchObject({ code: 'ERR_RELUP_MANIFEST_MISMATCH', phase: 'refuse' })
-    expect(error.message).toMatch(/counter\.js has sha256/)
+    expect(error.message).toMatch(/"counter\.js" has sha256/)
     expect(probe).toEqual([])
 
     const stats = await engine.upgrade(v2, { version: 'v2', manifest })

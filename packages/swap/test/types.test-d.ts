@@ -1,9 +1,17 @@
 /** Type-level tests of the public API: checked by `pnpm typecheck`, never run. */
-import type { ModuleManifest, UpgradeStats } from '@relup/core'
+import type {
+  DisposeFailure as CoreDisposeFailure,
+  Logger as CoreLogger,
+  EngineStats,
+  ModuleManifest,
+  UpgradeStats,
+} from '@relup/core'
 import { expectTypeOf } from 'vitest'
 import {
   createSwapEngine,
+  type DisposeFailure,
   defineUnit,
+  type Logger,
   type RestartReason,
   type SwapEngine,
   type SwapStats,
@@ -43,6 +51,15 @@ expectTypeOf(engine.upgrade).parameters.toEqualTypeOf<
 >()
 expectTypeOf(engine.upgrade).returns.resolves.toEqualTypeOf<SwapStats>()
 expectTypeOf<SwapStats>().toMatchTypeOf<Omit<UpgradeStats, 'downloadMs'>>()
+// What the runtime records: core's EngineStats, with the fields core leaves optional always set.
+expectTypeOf<SwapStats>().toExtend<EngineStats>()
+expectTypeOf<SwapStats['drainMs']>().toEqualTypeOf<number>()
+expectTypeOf<SwapStats['degraded']>().toEqualTypeOf<boolean>()
+expectTypeOf<SwapStats['disposeErrors']>().toEqualTypeOf<CoreDisposeFailure[]>()
+expectTypeOf<DisposeFailure>().toEqualTypeOf<CoreDisposeFailure>()
+expectTypeOf<Logger>().toEqualTypeOf<CoreLogger>()
+// The poller keeps these directories when it prunes old releases.
+expectTypeOf(engine.releaseDirsInUse).toEqualTypeOf<() => string[]>()
 expectTypeOf(engine.version).toEqualTypeOf<string>()
 expectTypeOf(engine.manifest).toEqualTypeOf<ModuleManifest>()
 expectTypeOf(engine.assetsDir).toEqualTypeOf<string | null>()

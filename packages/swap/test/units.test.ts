@@ -142,6 +142,40 @@ describe('stateful units', () => {
     expect(engine.status).toBe('closed')
   })
 
+  it('counts the replaced and stopped units whose old instance failed to dispose in unitsFailed', async () => {
+    const v1 = await release('v1', {
+      // Two failures of one unit (an onDispose callback and dispose itself) count as one unit.
+      'counter.js': counterModule('v1', {
+        extra: `exports.units.counter.create = (ctx) => {
+          ctx.onDispose(() => { throw new Error('timer already gone') })
+          return { inc: () => 'v1' }
+        }
+        exports.units.counter.dispose = () => { throw new Error('socket already closed') }`,
+      }),
+      'legacy.js': `exports.units = { legacy: { create: () => ({}), dispose: async () => { throw new Error('flush failed') } } }`,
+      'clean.js': `exports.units = { clean: { create: () => ({}), dispose: () => {} } }`,
+    })
+    const v2 = await release('v2', {
+      'counter.js': counterModule('v2'),
+      'clean.js': `exports.units = { clean: { create: () => ({ changed: true }) } }`,
+    })
+    const engine = await createSwapEngine({ releaseDir: v1, version: 'v1', logger: recordingLogger() })
+    const stats = await engine.upgrade(v2, { version: 'v2' })
+    expect(stats).toMatchObject({
+      unitNames: ['clean', 'counter'],
+      unitsStopped: ['legacy'],
+      unitsFailed: 2,
+      degraded: true,
+    })
+    expect(stats.disposeErrors.map(({ unit, message }) => `${unit}: ${message}`).sort()).toEqual([
+      'counter: Error: socket already closed',
+      'counter: Error: timer already gone',
+      'legacy: Error: flush failed',
+    ])
+    expect(engine.status).toBe('degraded')
+    await engine.close()
+  })
+
   it('reports a failing dispose, marks the engine degraded, and keeps the upgrade', async () => {
     const logger = recordingLogger()
     const v1 = await release('v1', {
@@ -153,6 +187,7 @@ describe('stateful units', () => {
     const engine = await createSwapEngine({ releaseDir: v1, version: 'v1', logger })
     const stats = await engine.upgrade(v2, { version: 'v2' })
     expect(stats.degraded).toBe(true)
+    expect(stats.unitsFailed).toBe(1)
     expect(stats.disposeErrors).toEqual([
       { unit: 'counter', version: 'v1', message: 'Error: socket already closed' },
     ])

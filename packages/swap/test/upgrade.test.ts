@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { createSwapEngine, type SwapEngine } from '../src/index.js'
+import { createSwapEngine, type EngineEvents, type SwapEngine } from '../src/index.js'
 import { counterModule, type Deferred, deferred, useReleases } from './helpers.js'
 
 const { release } = useReleases()
@@ -223,6 +223,85 @@ describe('upgrade transaction', () => {
     expect(engine.module('paths.js').template()).toBe(join(v2, 'views/page.html'))
     // The caveat: a shared module keeps the __dirname of the release that evaluated it.
     expect(engine.module('paths.js').dir).toBe(v1)
+    await engine.close()
+  })
+
+  it('fires the commit phase as the commit starts: the old version is live and suspended units still wait', async () => {
+    const log = (version: string) =>
+      `exports.units = { log: { create: (ctx) => ({ write(m) { ctx.deps.push('${version}:' + m) } }) } }`
+    const v1 = await release('v1', { 'log.js': log('v1') })
+    const v2 = await release('v2', { 'log.js': log('v2') })
+    const written: string[] = []
+    const engine = await createSwapEngine({ releaseDir: v1, version: 'v1', deps: written })
+    const phases: EngineEvents['phase']['phase'][] = []
+    let atCommit: { version: string; ranAtOnce: boolean } | undefined
+    let parked: Promise<void> | undefined
+    engine.on('phase', ({ phase }) => {
+      phases.push(phase)
+      if (phase !== 'commit') return
+      parked = engine.unit('log').write('called during commit')
+      atCommit = { version: engine.version, ranAtOnce: written.length > 0 }
+    })
+    await engine.upgrade(v2, { version: 'v2' })
+    expect(phases).toEqual(['refuse', 'prepare', 'suspend', 'migrate', 'commit', 'dispose'])
+    expect(atCommit).toEqual({ version: 'v1', ranAtOnce: false })
+    await parked
+    expect(written).toEqual(['v2:called during commit'])
+    await engine.close()
+  })
+
+  it('keeps one module handle callable whenever the current version exports a function (object → function)', async () => {
+    const v1 = await release('v1', { 'greet.js': `exports.greet = () => 'v1 object'` })
+    const v2 = await release('v2', { 'greet.js': `module.exports = () => 'v2 function'` })
+    const engine = await createSwapEngine({ releaseDir: v1, version: 'v1' })
+    const greet = engine.module('greet.js')
+    expect(greet.greet()).toBe('v1 object')
+    expect(() => greet()).toThrow(TypeError)
+    expect(() => greet()).toThrow(/module greet\.js of release v1 exports an object, not a function/)
+    await engine.upgrade(v2, { version: 'v2' })
+    expect(greet()).toBe('v2 function')
+    expect(greet.greet).toBeUndefined()
+    await engine.close()
+  })
+
+  it('reads the current exports through a handle that was callable (function → object), and a call says why it fails', async () => {
+    const v1 = await release('v1', { 'greet.js': `module.exports = () => 'v1 function'` })
+    const v2 = await release('v2', { 'greet.js': `exports.greet = () => 'v2 object'` })
+    const engine = await createSwapEngine({ releaseDir: v1, version: 'v1' })
+    const greet = engine.module('greet.js')
+    expect(greet()).toBe('v1 function')
+    await engine.upgrade(v2, { version: 'v2' })
+    expect(greet.greet()).toBe('v2 object')
+    expect(Object.keys(greet)).toEqual(['greet'])
+    expect(() => greet()).toThrow(TypeError)
+    expect(() => greet()).toThrow(/module greet\.js of release v2 exports an object, not a function/)
+    await engine.close()
+  })
+
+  it('lists the release directories live modules come from, so the runtime keeps them when pruning', async () => {
+    // views.js reads a file next to it: it needs the directory it was first evaluated from.
+    const views = `const fs = require('node:fs'); const path = require('node:path')
+      exports.page = () => fs.readFileSync(path.join(__dirname, 'views/page.html'), 'utf8')`
+    const app = (version: string) => ({
+      'views/page.html': '<h1>page</h1>',
+      'app.js': `exports.v = '${version}'`,
+    })
+    const v1 = await release('v1', { ...app('v1'), 'views.js': views })
+    const v2 = await release('v2', { ...app('v2'), 'views.js': views })
+    const v3 = await release('v3', { ...app('v3'), 'views.js': views })
+    const v4 = await release('v4', { ...app('v4'), 'views.js': `${views}\nexports.changed = true` })
+    const engine = await createSwapEngine({ releaseDir: v1, version: 'v1' })
+    expect(engine.releaseDirsInUse()).toEqual([v1])
+
+    await engine.upgrade(v2)
+    await engine.upgrade(v3)
+    // views.js is unchanged since v1 and still runs from there; nothing live comes from v2 any more.
+    expect(engine.releaseDirsInUse().sort()).toEqual([v1, v3].sort())
+    expect(engine.module('views.js').page()).toBe('<h1>page</h1>')
+
+    // v4 changes views.js: nothing live comes from v1 any more.
+    await engine.upgrade(v4)
+    expect(engine.releaseDirsInUse()).toEqual([v4])
     await engine.close()
   })
 
