@@ -6,8 +6,8 @@
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { join, relative } from 'node:path'
-import { openStorage } from '@relup/cli'
 import { type MachineResult, parseMachineResult, readDocument, relupKeys } from '@relup/core'
+import { openStorage } from '@relup/publisher'
 import { type DemoServer, startDemoServer } from './demoProcess.js'
 import { hotDir, localStateDir, repoDir } from './paths.js'
 import { runRelupCli } from './relupCli.js'

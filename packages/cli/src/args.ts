@@ -3,22 +3,26 @@ import { UsageError } from './errors.js'
 
 export type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>
 
-export const GLOBAL_OPTIONS: OptionSpec = {
+/** Flags every command takes. */
+export const GLOBAL_OPTIONS = {
   storage: { type: 'string', short: 's' },
   app: { type: 'string', short: 'a' },
   prefix: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
-}
+} satisfies OptionSpec
 
-export function parse(argv: string[], spec: OptionSpec) {
+export type FlagValues = Record<string, string | boolean | undefined>
+
+export function parse(argv: string[], spec: OptionSpec): { values: FlagValues; positionals: string[] } {
   try {
-    return parseArgs({
+    const { values, positionals } = parseArgs({
       args: argv,
       options: { ...GLOBAL_OPTIONS, ...spec },
       allowPositionals: true,
       strict: true,
     })
+    return { values: values as FlagValues, positionals }
   } catch (error) {
     throw new UsageError(`${(error as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, '')}; see --help`)
   }
@@ -41,8 +45,8 @@ export function parseCount(value: string, option: string): number {
   return n
 }
 
-export function requireApp(values: { app?: string | boolean | undefined }, env: NodeJS.ProcessEnv): string {
-  const app = (typeof values.app === 'string' ? values.app : undefined) ?? env.RELUP_APP
-  if (!app) throw new UsageError('--app <name> is required (or set RELUP_APP)')
-  return app
+export function requireApp(app: string | undefined, env: NodeJS.ProcessEnv): string {
+  const chosen = app ?? env.RELUP_APP
+  if (!chosen) throw new UsageError('--app <name> is required (or set RELUP_APP)')
+  return chosen
 }

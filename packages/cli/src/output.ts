@@ -85,3 +85,9 @@ export function ago(iso: string, now = Date.now()): string {
 
 export const ms = (value: number | undefined) =>
   value === undefined ? '-' : value < 10 ? value.toFixed(2) : value.toFixed(0)
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`
+}

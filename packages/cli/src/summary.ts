@@ -1,8 +1,22 @@
 /** The table a publish or rollback ends with, and its progress lines. */
-import type { MachineResult } from '@relup/core'
+import type { DisposeFailure, MachineResult } from '@relup/core'
+import type { MachineOutcome, PublishOutcome, Reporter } from '@relup/publisher'
 import type { Output } from './output.js'
 import { ms, table } from './output.js'
-import type { PublishOutcome, Reporter } from './publisher.js'
+
+const disposeErrorsOf = (result: MachineResult | null): DisposeFailure[] => result?.stats?.disposeErrors ?? []
+
+/** "counter@v1 failed to dispose: socket busy; …", or a generic line when the engine gave no detail. */
+function describeDisposeErrors(result: MachineResult | null): string {
+  const errors = disposeErrorsOf(result)
+  if (errors.length === 0) return 'old instances failed to dispose'
+  return errors.map((e) => `${e.unit}@${e.version} failed to dispose: ${e.message}`).join('; ')
+}
+
+function statusCell(o: MachineOutcome): string {
+  if (o.status === 'timed-out') return o.result ? 'timed out (pending)' : 'timed out (no answer)'
+  return o.degraded ? 'completed (degraded)' : o.status
+}
 
 export function reporterFor(out: Output): Reporter {
   return {
@@ -14,6 +28,8 @@ export function reporterFor(out: Output): Reporter {
       ),
     result: (r: MachineResult) => {
       if (r.status === 'failed') out.warn(`${r.machineId} failed: ${r.error?.message ?? 'unknown error'}`)
+      else if (r.stats?.degraded || disposeErrorsOf(r).length > 0)
+        out.warn(`${r.machineId} completed degraded: ${describeDisposeErrors(r)}; restart it when convenient`)
       else
         out.step(`${r.machineId} completed in ${ms(r.stats?.totalMs)} ms (pause ${ms(r.stats?.pauseMs)} ms)`)
     },
@@ -22,6 +38,7 @@ export function reporterFor(out: Output): Reporter {
 
 export function printOutcome(out: Output, outcome: PublishOutcome, verb: string): void {
   const { upgrade } = outcome
+  const degraded = outcome.outcomes.filter((o) => o.degraded).length
   out.data({
     ok: outcome.ok,
     version: upgrade.version,
@@ -32,11 +49,13 @@ export function printOutcome(out: Output, outcome: PublishOutcome, verb: string)
     signed: upgrade.signature !== undefined,
     waited: outcome.waited,
     missing: outcome.missing,
+    degraded,
     durationMs: Math.round(outcome.durationMs),
     machines: outcome.outcomes.map((o) => ({
       machineId: o.machineId,
       region: o.region,
       status: o.status,
+      degraded: o.degraded,
       modulesReloaded: o.result?.stats?.modulesReloaded ?? null,
       moduleNames: o.result?.stats?.moduleNames ?? null,
       unitsMigrated: o.result?.stats?.unitsMigrated ?? null,
@@ -45,6 +64,7 @@ export function printOutcome(out: Output, outcome: PublishOutcome, verb: string)
       downloadMs: o.result?.stats?.downloadMs ?? null,
       totalMs: o.result?.stats?.totalMs ?? null,
       error: o.result?.error?.message ?? null,
+      disposeErrors: disposeErrorsOf(o.result),
     })),
   })
   if (out.json) return
@@ -61,11 +81,11 @@ export function printOutcome(out: Output, outcome: PublishOutcome, verb: string)
         outcome.outcomes.map((o) => [
           o.machineId,
           o.region ?? '-',
-          o.status === 'timed-out' ? (o.result ? 'timed out (pending)' : 'timed out (no answer)') : o.status,
+          statusCell(o),
           o.result?.stats ? String(o.result.stats.modulesReloaded) : '-',
           ms(o.result?.stats?.pauseMs),
           ms(o.result?.stats?.totalMs),
-          o.result?.error?.message ?? '',
+          o.degraded ? describeDisposeErrors(o.result) : (o.result?.error?.message ?? ''),
         ]),
       ),
     )
@@ -75,11 +95,12 @@ export function printOutcome(out: Output, outcome: PublishOutcome, verb: string)
   const total = outcome.outcomes.length + outcome.missing
   out.line()
   const seconds = (outcome.durationMs / 1000).toFixed(1)
+  const restart = `${degraded} of them degraded (old instances failed to dispose): restart ${degraded === 1 ? 'it' : 'them'} when convenient`
   out.line(
     total === 0
       ? `done in ${seconds} s; no machine was waited for (start one, or pass --expect <n>)`
       : outcome.ok
-        ? `all ${total} machine(s) upgraded in ${seconds} s`
-        : `${completed} of ${total} machine(s) upgraded; the others failed or timed out (exit code 1)`,
+        ? `all ${total} machine(s) upgraded in ${seconds} s${degraded > 0 ? `, ${restart}` : ''}`
+        : `${completed} of ${total} machine(s) upgraded${degraded > 0 ? ` (${degraded} degraded)` : ''}; the others failed or timed out (exit code 1)`,
   )
 }

@@ -1,11 +1,8 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Storage } from '@relup/core'
-import { memoryStorage } from '@relup/storage-memory'
-import { s3Storage } from '@relup/storage-s3'
-import { startS3rver } from '@relup/testkit'
+import { openStorage } from '@relup/publisher'
 import { describe, expect, it } from 'vitest'
-import { openStorage, runDoctor } from '../src/index.js'
+import { usage } from '../src/main.js'
 import {
   APP,
   announceMachine,
@@ -25,7 +22,15 @@ describe('relup (no command, help, errors)', () => {
     expect(none.stdout).toMatch(
       /Commands:[\s\S]*publish[\s\S]*status[\s\S]*rollback[\s\S]*unlock[\s\S]*pack[\s\S]*doctor/,
     )
+    expect(none.stdout).toBe(`${usage()}\n`)
     expect((await cli(['--help'])).code).toBe(0)
+  })
+
+  it('`relup help <command>` prints that command’s help; --version prints the version', async () => {
+    const help = await cli(['help', 'rollback'])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toMatch(/^relup rollback --app <name>/)
+    expect((await cli(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+/)
   })
 
   it.each(['publish', 'status', 'rollback', 'unlock', 'pack', 'doctor', 'keygen'])(
@@ -50,6 +55,20 @@ describe('relup (no command, help, errors)', () => {
     const storage = await cli(['status', '--app', 'x', '--storage', 'ftp://nope'])
     expect(storage.code).toBe(2)
     expect(storage.stderr).toMatch(/unknown storage URL.*file:\/\/<dir>, s3:\/\/<bucket>/)
+  })
+
+  it('the app and the storage can come from RELUP_APP and RELUP_STORAGE', async () => {
+    const url = freshMemoryUrl()
+    await bootPointer(openStorage(url))
+    const result = await cli(['status', '--json'], { RELUP_APP: APP, RELUP_STORAGE: url })
+    expect(result.code).toBe(0)
+    expect(JSON.parse(result.stdout)).toMatchObject({ app: APP, storage: expect.stringMatching(/^memory:/) })
+  })
+
+  it('commands that need no app or storage do not ask for them', async () => {
+    const out = await tempDir('no-app')
+    const result = await cli(['pack', await hotDir('v1'), '--out', join(out, 'a.tgz')])
+    expect(result.code, result.stderr).toBe(0)
   })
 
   it('--json errors are JSON too', async () => {
@@ -105,6 +124,56 @@ describe('relup status', () => {
       'm-ok': 'current',
       'm-old': 'older base',
     })
+  })
+
+  it('shows a machine whose last upgrade completed degraded, and flags it', async () => {
+    const url = freshMemoryUrl()
+    const storage = openStorage(url)
+    await bootPointer(storage)
+    expect(
+      (
+        await cli([
+          'publish',
+          await hotDir('v2'),
+          '--app',
+          APP,
+          '--storage',
+          url,
+          '--version',
+          'v2',
+          '--no-wait',
+        ])
+      ).code,
+    ).toBe(0)
+    const hot = (await pointerOf(storage)).hot!
+    const runsV2 = { version: 'v2', upgradeId: hot.upgradeId, hotRef: hot.sourceRef }
+    const at = new Date().toISOString()
+    await announceMachine(storage, 'm-clean', 'image-1', {
+      ...runsV2,
+      lastResult: { upgradeId: hot.upgradeId, version: 'v2', status: 'completed', at, error: null },
+    })
+    await announceMachine(storage, 'm-leaky', 'image-1', {
+      ...runsV2,
+      lastResult: {
+        upgradeId: hot.upgradeId,
+        version: 'v2',
+        status: 'completed',
+        at,
+        error: null,
+        degraded: true,
+      },
+    })
+    const human = await cli(['status', '--app', APP, '--storage', url])
+    expect(human.code).toBe(0)
+    expect(human.stdout).toMatch(/m-clean\s+ams\s+v2\s+[0-9a-f]{12}\s+completed v2\s+\S+ ago\s+ok/)
+    expect(human.stdout).toMatch(
+      /m-leaky\s+ams\s+v2\s+[0-9a-f]{12}\s+completed \(degraded\) v2\s+.*<< DEGRADED/,
+    )
+    expect(human.stdout).toMatch(/1 machine\(s\) degraded: .*restart it when convenient/)
+    expect(human.stdout).not.toMatch(/behind or failed/)
+    const json = JSON.parse((await cli(['status', '--app', APP, '--storage', url, '--json'])).stdout)
+    const leaky = json.machines.find((m: { machineId: string }) => m.machineId === 'm-leaky')
+    expect(leaky).toMatchObject({ state: 'degraded', lastResult: { degraded: true } })
   })
 
   it('says so when nothing booted yet', async () => {
@@ -198,40 +267,11 @@ describe('relup doctor', () => {
     expect(result.stdout).toMatch(/ready for relup/)
   })
 
-  it('catches a store that silently ignores create-only and compare-and-swap', async () => {
-    const inner = memoryStorage()
-    const liar: Storage = { ...inner, put: (key, body) => inner.put(key, body) }
-    const probes = await runDoctor(liar)
-    const byName = Object.fromEntries(probes.map((p) => [p.name, p]))
-    expect(byName['create-only (If-None-Match: *)']).toMatchObject({
-      verdict: 'BROKEN',
-      detail: expect.stringMatching(/IGNORED/),
-    })
-    expect(byName['compare-and-swap (If-Match)']).toMatchObject({ verdict: 'BROKEN' })
-    expect(byName['read after write']?.verdict).toBe('ok')
-    expect(inner.size).toBe(0)
+  it('--json gives the storage, its capabilities and every probe', async () => {
+    const result = await cli(['doctor', '--storage', freshMemoryUrl(), '--json'])
+    expect(result.code).toBe(0)
+    const report = JSON.parse(result.stdout)
+    expect(report).toMatchObject({ ok: true, capabilities: { createOnly: true, compareAndSwap: true } })
+    expect(report.probes).toHaveLength(6)
   })
-
-  it('probes a real S3-compatible server: ready when it enforces conditional writes, broken when it ignores them', async () => {
-    for (const enforce of [true, false]) {
-      const server = await startS3rver({ enforceConditionalWrites: enforce })
-      try {
-        await server.createBucket('doctor')
-        const env = {
-          AWS_ENDPOINT_URL_S3: server.endpoint,
-          AWS_REGION: server.region,
-          AWS_ACCESS_KEY_ID: server.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: server.secretAccessKey,
-        }
-        const storage = s3Storage({ bucket: 'doctor', env })
-        const probes = await runDoctor(storage)
-        await storage.close?.()
-        const createOnly = probes.find((p) => p.name.startsWith('create-only'))
-        expect(createOnly?.verdict).toBe(enforce ? 'ok' : 'BROKEN')
-        expect(probes.find((p) => p.name === 'conditional GET (304)')?.verdict).toBe('ok')
-      } finally {
-        await server.stop()
-      }
-    }
-  }, 60_000)
 })

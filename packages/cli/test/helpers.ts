@@ -6,6 +6,7 @@ import {
   fingerprint,
   initialPointer,
   type MachineRecord,
+  type MachineResult,
   parseCurrentPointer,
   readDocument,
   relupKeys,
@@ -13,7 +14,7 @@ import {
   writeDocument,
 } from '@relup/core'
 import { afterEach } from 'vitest'
-import { run } from '../src/index.js'
+import { run } from '../src/main.js'
 
 const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {
@@ -109,6 +110,30 @@ export async function announceMachine(
   await writeDocument(storage, keys.machine(machineId), record)
 }
 
+const COMPLETED_STATS = {
+  modulesReloaded: 1,
+  moduleNames: ['handler.js'],
+  unitsMigrated: 0,
+  unitNames: [],
+  unitsFailed: 0,
+  pauseMs: 0.2,
+  totalMs: 12,
+}
+
+/** An upgrade that committed while the old `counter` instance failed to dispose. */
+const DEGRADED_STATS = {
+  ...COMPLETED_STATS,
+  unitsMigrated: 1,
+  unitNames: ['counter'],
+  unitsFailed: 1,
+  degraded: true,
+  disposeErrors: [{ unit: 'counter', version: 'v1', message: 'socket still open' }],
+}
+
+export async function writeResult(storage: Storage, result: MachineResult) {
+  await writeDocument(storage, keys.result(result.upgradeId, result.machineId), result)
+}
+
 /**
  * A stand-in for machines: it watches the pointer and writes each machine's results the way the
  * runtime does (pending, then completed or failed). The real runtime is exercised end to end in
@@ -116,7 +141,7 @@ export async function announceMachine(
  */
 export function simulateMachines(
   storage: Storage,
-  machines: Record<string, 'complete' | 'fail' | 'silent' | 'stuck'>,
+  machines: Record<string, 'complete' | 'degraded' | 'fail' | 'silent' | 'stuck'>,
 ): () => void {
   let stopped = false
   const handled = new Set<string>()
@@ -138,7 +163,7 @@ export function simulateMachines(
             attempt: 1,
             startedAt: new Date().toISOString(),
           }
-          await writeDocument(storage, keys.result(hot.upgradeId, machineId), {
+          await writeResult(storage, {
             ...base,
             status: 'pending',
             finishedAt: null,
@@ -147,23 +172,13 @@ export function simulateMachines(
           })
           if (behaviour === 'stuck') continue
           const finishedAt = new Date().toISOString()
-          const outcome =
-            behaviour === 'complete'
+          await writeResult(
+            storage,
+            behaviour === 'fail'
               ? {
-                  status: 'completed',
-                  stats: {
-                    modulesReloaded: 1,
-                    moduleNames: ['handler.js'],
-                    unitsMigrated: 0,
-                    unitNames: [],
-                    unitsFailed: 0,
-                    pauseMs: 0.2,
-                    totalMs: 12,
-                  },
-                  error: null,
-                }
-              : {
+                  ...base,
                   status: 'failed',
+                  finishedAt,
                   stats: null,
                   error: {
                     code: 'ERR_RELUP_UPGRADE_FAILED',
@@ -171,11 +186,14 @@ export function simulateMachines(
                     phase: 'prepare',
                   },
                 }
-          await writeDocument(storage, keys.result(hot.upgradeId, machineId), {
-            ...base,
-            ...outcome,
-            finishedAt,
-          })
+              : {
+                  ...base,
+                  status: 'completed',
+                  finishedAt,
+                  stats: behaviour === 'degraded' ? DEGRADED_STATS : COMPLETED_STATS,
+                  error: null,
+                },
+          )
         }
       }
       await new Promise((resolve) => setTimeout(resolve, 20))

@@ -1,7 +1,8 @@
+import { readFile } from 'node:fs/promises'
 import { verifyHotUpgrade } from '@relup/artifact'
-import { listAll, parseLock, readDocument } from '@relup/core'
+import { parseLock, readDocument } from '@relup/core'
+import { openStorage } from '@relup/publisher'
 import { describe, expect, it } from 'vitest'
-import { openStorage } from '../src/index.js'
 import {
   announceMachine,
   bootPointer,
@@ -15,14 +16,31 @@ import {
 } from './helpers.js'
 
 describe('relup publish', () => {
-  it('without a pointer and without --base-ref says what to pass', async () => {
+  it('without a pointer and without --base-ref says what to pass (exit 2)', async () => {
     const url = freshMemoryUrl()
     const result = await cli(['publish', await hotDir('v1'), '--app', 'chat', '--storage', url])
     expect(result.code).toBe(2)
     expect(result.stderr).toMatch(/no machine of chat has booted.*pass --base-ref/)
   })
 
-  it('--no-wait uploads the artifact, records the publish, moves the pointer and releases the lock', async () => {
+  it('without a directory, or with a bad --timeout or --expect, is a usage error (exit 2)', async () => {
+    const url = freshMemoryUrl()
+    const dir = await hotDir('v1')
+    const missing = await cli(['publish', '--app', 'chat', '--storage', url])
+    expect([missing.code, missing.stderr]).toEqual([
+      2,
+      expect.stringMatching(/needs the directory to publish/),
+    ])
+    const timeout = await cli(['publish', dir, '--app', 'chat', '--storage', url, '--timeout', 'soon'])
+    expect([timeout.code, timeout.stderr]).toEqual([2, expect.stringMatching(/--timeout takes a duration/)])
+    const expectFlag = await cli(['publish', dir, '--app', 'chat', '--storage', url, '--expect', '1.5'])
+    expect([expectFlag.code, expectFlag.stderr]).toEqual([
+      2,
+      expect.stringMatching(/--expect takes a whole number/),
+    ])
+  })
+
+  it('--no-wait moves the pointer to the version given, says so and exits 0', async () => {
     const url = freshMemoryUrl()
     const storage = openStorage(url)
     await bootPointer(storage)
@@ -35,60 +53,30 @@ describe('relup publish', () => {
       url,
       '--version',
       'v2',
+      '--source-ref',
+      'abc123',
       '--no-wait',
     ])
     expect(result.code, result.stderr).toBe(0)
     expect(result.stdout).toMatch(/published v2 \(upgrade [0-9A-Z]{26}\) on base image-1/)
-    const pointer = await pointerOf(storage)
-    expect(pointer).toMatchObject({ baseRef: 'image-1', seq: 2, hot: { version: 'v2', baseRef: 'image-1' } })
-    expect(pointer.hot!.artifact.key).toMatch(/^relup\/chat\/artifacts\/v2-[0-9a-f]{12}\.tgz$/)
-    expect(Object.keys(pointer.hot!.manifest.files)).toEqual(['handler.js'])
-    expect((await storage.get(pointer.hot!.artifact.key)).status).toBe('ok')
-    expect((await storage.get(keys.history(pointer.hot!.upgradeId))).status).toBe('ok')
+    expect(result.stdout).toMatch(/not waiting for machines \(--no-wait\); follow with `relup status`/)
+    expect((await pointerOf(storage)).hot).toMatchObject({ version: 'v2', sourceRef: 'abc123' })
     expect((await storage.get(keys.lock)).status).toBe('not-found')
   })
 
-  it('publishing the same content again is recognised, not an error', async () => {
+  it('--json says whether the artifact was reused, and gives the artifact and upgrade id', async () => {
     const url = freshMemoryUrl()
-    const storage = openStorage(url)
-    await bootPointer(storage)
+    await bootPointer(openStorage(url))
     const dir = await hotDir('v2')
-    const first = await cli([
-      'publish',
-      dir,
-      '--app',
-      'chat',
-      '--storage',
-      url,
-      '--version',
-      'v2',
-      '--no-wait',
-      '--json',
-    ])
-    const second = await cli([
-      'publish',
-      dir,
-      '--app',
-      'chat',
-      '--storage',
-      url,
-      '--version',
-      'v2',
-      '--no-wait',
-      '--json',
-    ])
-    expect(second.code).toBe(0)
-    const [a, b] = [JSON.parse(first.stdout), JSON.parse(second.stdout)]
-    expect(a.artifactReused).toBe(false)
+    const argv = ['publish', dir, '--app', 'chat', '--storage', url, '--version', 'v2', '--no-wait', '--json']
+    const [a, b] = [JSON.parse((await cli(argv)).stdout), JSON.parse((await cli(argv)).stdout)]
+    expect(a).toMatchObject({ ok: true, version: 'v2', artifactReused: false, signed: false, waited: false })
     expect(b.artifactReused).toBe(true)
     expect(b.artifact).toEqual(a.artifact)
     expect(b.upgradeId).not.toBe(a.upgradeId)
-    const artifacts = []
-    for await (const item of listAll(storage, keys.artifactsPrefix)) artifacts.push(item.key)
-    expect(artifacts).toHaveLength(1)
   })
 
-  it('waits for every recent machine on the base and exits 0 when all completed', async () => {
+  it('waits for every recent machine on the base, prints the table and exits 0 when all completed', async () => {
     const url = freshMemoryUrl()
     const storage = openStorage(url)
     await bootPointer(storage)
@@ -113,8 +101,8 @@ describe('relup publish', () => {
     expect(result.stdout).toMatch(/MACHINE\s+REGION\s+STATUS\s+MODULES\s+PAUSE MS\s+TOTAL MS\s+ERROR/)
     expect(result.stdout).toMatch(/m1\s+ams\s+completed\s+1\s+0\.20\s+12/)
     expect(result.stdout).toMatch(/m2\s+ams\s+completed/)
-    expect(result.stdout).not.toMatch(/other-base|gone/)
-    expect(result.stdout).toMatch(/all 2 machine\(s\) upgraded/)
+    expect(result.stdout).not.toMatch(/other-base|gone|degraded/)
+    expect(result.stdout).toMatch(/all 2 machine\(s\) upgraded in [\d.]+ s\n$/)
   })
 
   it('a failed machine and a silent one make it exit 1, with the error and the timeout listed', async () => {
@@ -144,6 +132,56 @@ describe('relup publish', () => {
     expect(byId.stuck.status).toBe('timed-out')
   })
 
+  it('a machine that completed degraded is shown as such with its dispose error; the exit code stays 0', async () => {
+    const url = freshMemoryUrl()
+    const storage = openStorage(url)
+    await bootPointer(storage)
+    await announceMachine(storage, 'clean')
+    await announceMachine(storage, 'leaky')
+    simulateMachines(storage, { clean: 'complete', leaky: 'degraded' })
+    const result = await cli([
+      'publish',
+      await hotDir('v2'),
+      '--app',
+      'chat',
+      '--storage',
+      url,
+      '--timeout',
+      '5s',
+    ])
+    expect(result.code, result.stderr).toBe(0)
+    expect(result.stdout).toMatch(/clean\s+ams\s+completed\s+1\s/)
+    expect(result.stdout).toMatch(
+      /leaky\s+ams\s+completed \(degraded\)\s+1\s+0\.20\s+12\s+counter@v1 failed to dispose: socket still open/,
+    )
+    const last = result.stdout.trimEnd().split('\n').at(-1)!
+    expect(last).toMatch(
+      /^all 2 machine\(s\) upgraded in [\d.]+ s, 1 of them degraded .*restart it when convenient$/,
+    )
+  })
+
+  it('--json carries degraded and disposeErrors for every machine', async () => {
+    const url = freshMemoryUrl()
+    const storage = openStorage(url)
+    await bootPointer(storage)
+    await announceMachine(storage, 'clean')
+    await announceMachine(storage, 'leaky')
+    simulateMachines(storage, { clean: 'complete', leaky: 'degraded' })
+    const result = await cli(['publish', await hotDir('v2'), '--app', 'chat', '--storage', url, '--json'])
+    expect(result.code).toBe(0)
+    const report = JSON.parse(result.stdout)
+    expect(report).toMatchObject({ ok: true, degraded: 1 })
+    expect(report.machines).toMatchObject([
+      { machineId: 'clean', status: 'completed', degraded: false, disposeErrors: [] },
+      {
+        machineId: 'leaky',
+        status: 'completed',
+        degraded: true,
+        disposeErrors: [{ unit: 'counter', version: 'v1', message: 'socket still open' }],
+      },
+    ])
+  })
+
   it('--expect n waits for exactly n machines and counts the ones that never answered', async () => {
     const url = freshMemoryUrl()
     const storage = openStorage(url)
@@ -164,19 +202,9 @@ describe('relup publish', () => {
     expect(result.code).toBe(1)
     expect(result.stdout).toMatch(/a\s+ams\s+completed/)
     expect(result.stdout).toMatch(/1 expected machine\(s\) never answered/)
-    const enough = await cli([
-      'publish',
-      await hotDir('v3'),
-      '--app',
-      'chat',
-      '--storage',
-      url,
-      '--expect',
-      '1',
-      '--timeout',
-      '5s',
-    ])
-    expect(enough.code, enough.stdout + enough.stderr).toBe(0)
+    expect(result.stdout).toMatch(
+      /1 of 2 machine\(s\) upgraded; the others failed or timed out \(exit code 1\)/,
+    )
   })
 
   it('--sign signs the hot upgrade with a key made by relup keygen', async () => {
@@ -198,11 +226,24 @@ describe('relup publish', () => {
     ])
     expect(result.code, result.stderr).toBe(0)
     const hot = (await pointerOf(storage)).hot!
-    const { readFile } = await import('node:fs/promises')
     expect(verifyHotUpgrade(hot, [await readFile(`${dir}/ci.pub`, 'utf8')])).toBe(hot.signature?.keyId)
+    const missingKey = await cli([
+      'publish',
+      await hotDir('v3'),
+      '--app',
+      'chat',
+      '--storage',
+      url,
+      '--sign',
+      `${dir}/nope.key`,
+    ])
+    expect([missingKey.code, missingKey.stderr]).toEqual([
+      2,
+      expect.stringMatching(/cannot read the key file/),
+    ])
   })
 
-  it('refuses a storage that cannot do conditional writes', async () => {
+  it('refuses a storage that cannot do conditional writes (exit 1)', async () => {
     const url = freshMemoryUrl()
     const storage = openStorage(url)
     ;(storage as { capabilities: object }).capabilities = { ...storage.capabilities, compareAndSwap: false }
@@ -222,7 +263,7 @@ describe('relup publish', () => {
 })
 
 describe('the deploy lock', () => {
-  it('a held lock says who holds it, since when, and how to override; --force takes over', async () => {
+  it('a held lock exits 3 saying who holds it and how to override; --force takes over with a warning', async () => {
     const url = freshMemoryUrl()
     const storage = openStorage(url)
     await bootPointer(storage)
@@ -243,8 +284,6 @@ describe('the deploy lock', () => {
     expect(held.stderr).toMatch(
       /held by alice@laptop since .* \(publish v7\).*relup unlock --app chat.*--force/,
     )
-    expect((await pointerOf(storage)).hot).toBeNull()
-
     const forced = await cli([
       'publish',
       await hotDir('v2'),
@@ -256,66 +295,30 @@ describe('the deploy lock', () => {
       '--force',
     ])
     expect(forced.code).toBe(0)
-    expect(forced.stderr).toMatch(/took over the lock held by alice@laptop/)
-    expect((await pointerOf(storage)).hot?.version).toMatch(/^hot-/)
+    expect(forced.stderr).toMatch(/warning: took over the lock held by alice@laptop/)
   })
 
-  it('an expired lock is taken over without --force', async () => {
-    const url = freshMemoryUrl()
-    const storage = openStorage(url)
-    await bootPointer(storage)
-    await storage.put(
-      keys.lock,
-      JSON.stringify({
-        schema: 1,
-        owner: 'crashed@ci',
-        token: 'bbbbbbbbbbbbbbbbbbbb',
-        purpose: 'publish v1',
-        acquiredAt: '2026-01-01T00:00:00.000Z',
-        expiresAt: '2026-01-01T00:10:00.000Z',
-      }),
-    )
-    const result = await cli(['publish', await hotDir('v2'), '--app', 'chat', '--storage', url, '--no-wait'])
-    expect(result.code).toBe(0)
-    expect(result.stderr).toMatch(/took over the lock held by crashed@ci/)
-  })
-
-  it('two publishes started at the same moment: exactly one proceeds, the other says the lock is held', async () => {
+  it('two publishes started at the same moment: one exits 0, the other 3', async () => {
     const url = freshMemoryUrl()
     const storage = openStorage(url)
     await bootPointer(storage)
     await announceMachine(storage, 'm1')
     simulateMachines(storage, { m1: 'complete' })
-    const [a, b] = await Promise.all([
-      cli([
-        'publish',
-        await hotDir('va'),
-        '--app',
-        'chat',
-        '--storage',
-        url,
-        '--version',
-        'va',
-        '--timeout',
-        '3s',
-      ]),
-      cli([
-        'publish',
-        await hotDir('vb'),
-        '--app',
-        'chat',
-        '--storage',
-        url,
-        '--version',
-        'vb',
-        '--timeout',
-        '3s',
-      ]),
-    ])
+    const argv = async (version: string) => [
+      'publish',
+      await hotDir(version),
+      '--app',
+      'chat',
+      '--storage',
+      url,
+      '--version',
+      version,
+      '--timeout',
+      '3s',
+    ]
+    const [a, b] = await Promise.all([cli(await argv('va')), cli(await argv('vb'))])
     expect([a.code, b.code].sort()).toEqual([0, 3])
-    const loser = a.code === 3 ? a : b
-    expect(loser.stderr).toMatch(/the deploy lock of chat is held by/)
-    expect((await storage.get(keys.lock)).status).toBe('not-found')
+    expect((a.code === 3 ? a : b).stderr).toMatch(/the deploy lock of chat is held by/)
   })
 
   it('relup unlock removes a stale lock and says whose it was', async () => {
@@ -334,8 +337,12 @@ describe('the deploy lock', () => {
     )
     const result = await cli(['unlock', '--app', 'chat', '--storage', url])
     expect(result.code).toBe(0)
-    expect(result.stdout).toMatch(/removed the lock held by bob@ci/)
+    expect(result.stdout).toMatch(
+      /removed the lock held by bob@ci since 2026-01-01T00:00:00.000Z \(publish v3\)/,
+    )
     expect((await readDocument(storage, keys.lock, parseLock)).status).toBe('not-found')
+    const again = await cli(['unlock', '--app', 'chat', '--storage', url, '--json'])
+    expect(JSON.parse(again.stdout)).toEqual({ ok: true, removed: false, lock: null })
     expect((await cli(['unlock', '--app', 'chat', '--storage', url])).stdout).toMatch(/the lock is free/)
   })
 })

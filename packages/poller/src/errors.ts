@@ -18,3 +18,17 @@ export class ArtifactMissingError extends RelupError {
     )
   }
 }
+
+/** `currentVsn()` cannot tell which of several runtimes in this process is meant. */
+export class AmbiguousVersionError extends RelupError {
+  static readonly code = 'ERR_RELUP_AMBIGUOUS_VSN'
+  constructor(app: string | undefined, apps: string[]) {
+    const names = [...new Set(apps)].map((name) => JSON.stringify(name)).join(', ')
+    super(
+      AmbiguousVersionError.code,
+      app === undefined
+        ? `currentVsn() is ambiguous: ${apps.length} relup runtimes run in this process (apps ${names}); call currentVsn('<app>') or the runtime's own relup.currentVsn()`
+        : `currentVsn(${JSON.stringify(app)}) is ambiguous: ${apps.length} relup runtimes of that app run in this process; call each runtime's own relup.currentVsn()`,
+    )
+  }
+}

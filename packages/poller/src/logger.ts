@@ -1,13 +1,10 @@
 /**
- * Any pino-compatible logger works (`logger.info(obj, msg)` or `logger.info(msg)`). The default
- * is quiet: warnings and errors go to stderr as one line each, nothing else is printed.
+ * Any pino-compatible logger works (`logger.info(obj, msg)` or `logger.info(msg)`): core's
+ * `Logger`. The default is quiet: warnings and errors go to stderr as one line each, nothing else.
  */
-export interface Logger {
-  debug(obj: object | string, msg?: string): void
-  info(obj: object | string, msg?: string): void
-  warn(obj: object | string, msg?: string): void
-  error(obj: object | string, msg?: string): void
-}
+import type { Logger } from '@relup/core'
+
+export type { Logger }
 
 const render = (obj: object | string, msg?: string) => {
   if (typeof obj === 'string') return obj

@@ -2,25 +2,32 @@ import type { KeyObject } from 'node:crypto'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ArchiveLimits } from '@relup/artifact'
-import { assertAppName, ConfigError, type ModuleManifest, type Storage } from '@relup/core'
-import { type Logger, quietLogger } from './logger.js'
+import {
+  assertAppName,
+  ConfigError,
+  type EngineStats,
+  type Logger,
+  type ModuleManifest,
+  type Storage,
+} from '@relup/core'
+import { quietLogger } from './logger.js'
+
+/** Core's `EngineStats`, under the name this package has always exported. */
+export type { EngineStats }
 
 /** What the runtime needs from a swap engine (`@relup/swap` provides it). */
 export interface UpgradeEngine {
+  /** Swap the release in `releaseDir` in; its stats reach the machine's result as they are. */
   upgrade(
     releaseDir: string,
     options: { manifest: ModuleManifest; version: string; suspendTimeout: number },
   ): Promise<EngineStats>
-}
-
-export interface EngineStats {
-  modulesReloaded: number
-  moduleNames: string[]
-  unitsMigrated: number
-  unitNames: string[]
-  unitsFailed: number
-  pauseMs: number
-  totalMs: number
+  /**
+   * The absolute release directories that live modules' files come from. A module shared with a
+   * newer release keeps the `__dirname` of the release that first evaluated it, so the runtime
+   * never prunes these. Optional: without it, only the running release and the one before stay.
+   */
+  releaseDirsInUse?(): string[]
 }
 
 export interface RelupOptions {

@@ -5,8 +5,9 @@ import { join } from 'node:path'
 import { pack, signHotUpgrade } from '@relup/artifact'
 import {
   type CurrentPointer,
+  type EngineStats,
   type HotUpgrade,
-  newUpgradeId,
+  newHotUpgrade,
   parseCurrentPointer,
   readDocument,
   relupKeys,
@@ -16,7 +17,7 @@ import {
 } from '@relup/core'
 import { createSwapEngine, type SwapEngine } from '@relup/swap'
 import { afterEach } from 'vitest'
-import { type Relup, type RelupOptions, silentLogger, startRelup } from '../src/index.js'
+import { type Relup, type RelupOptions, silentLogger, startRelup, type UpgradeEngine } from '../src/index.js'
 
 export const APP = 'shop'
 const cleanups: (() => Promise<unknown>)[] = []
@@ -104,16 +105,14 @@ export async function publishDirect(
   } else {
     await storage.put(key, createReadStream(packed.path), { contentLength: packed.size })
   }
-  let hot: HotUpgrade = {
+  let hot = newHotUpgrade({
     version: options.version,
-    upgradeId: newUpgradeId(),
     sourceRef: `sha256:${packed.sha256}`,
     baseRef,
     artifact: { key, sha256: packed.sha256, size: packed.size },
     manifest: packed.manifest,
-    publishedAt: new Date().toISOString(),
     publishedBy: 'test',
-  }
+  })
   if (options.sign) hot = signHotUpgrade(hot, options.sign)
   if (options.mutate) hot = options.mutate(hot)
   const next: CurrentPointer = current
@@ -160,25 +159,123 @@ export async function startMachine(
   })
   onCleanup(() => engine.close())
   const stateDir = options.stateDir ?? (await tempDir('state'))
-  const { baseDir: _b, stateDir: _s, baseRef, ...rest } = options
+  const { baseDir: _b, stateDir: _s, ...rest } = options
+  const relup = await startRuntime(storage, { engine, stateDir, ...rest })
+  const counter = engine.unit<{
+    increment(): number
+    read(): { count: number; version: string; migratedFrom: string[] }
+  }>('counter')
+  return { engine, relup, stateDir, counter: () => counter.read() }
+}
+
+/** The runtime as a test machine starts it (app `shop`, machine `m1`, base `image-1`, fast polls), on any engine. */
+export async function startRuntime(
+  storage: Storage,
+  options: { engine: UpgradeEngine; baseRef?: string | null } & Omit<Partial<RelupOptions>, 'baseRef'>,
+): Promise<Relup> {
+  const { baseRef, ...rest } = options
   const relup = await startRelup({
     app: APP,
     storage,
-    engine,
     baseRef: baseRef === null ? undefined : (baseRef ?? 'image-1'),
     machineId: 'm1',
-    stateDir,
+    stateDir: options.stateDir ?? (await tempDir('state')),
     pollInterval: 50,
     logger: silentLogger,
     retryBaseDelay: 200,
     ...rest,
   })
   onCleanup(() => relup.stop())
-  const counter = engine.unit<{
-    increment(): number
-    read(): { count: number; version: string; migratedFrom: string[] }
-  }>('counter')
-  return { engine, relup, stateDir, counter: () => counter.read() }
+  return relup
+}
+
+/** What an engine reports for an upgrade that reloaded `counter.js` and migrated its unit. */
+export function engineStats(overrides: Partial<EngineStats> = {}): EngineStats {
+  return {
+    modulesReloaded: 1,
+    moduleNames: ['counter.js'],
+    unitsMigrated: 1,
+    unitNames: ['counter'],
+    unitsFailed: 0,
+    pauseMs: 1,
+    totalMs: 2,
+    ...overrides,
+  }
+}
+
+/** An engine that swaps nothing: `upgrade` does what the test says, and every release directory it got is recorded. */
+export function stubEngine(
+  upgrade: (releaseDir: string) => Promise<EngineStats> = async () => engineStats(),
+): UpgradeEngine & { releaseDirs: string[] } {
+  const releaseDirs: string[] = []
+  return {
+    releaseDirs,
+    upgrade(releaseDir) {
+      releaseDirs.push(releaseDir)
+      return upgrade(releaseDir)
+    },
+  }
+}
+
+export interface StorageCall {
+  op: 'get' | 'getStream' | 'put' | 'delete'
+  key: string
+  ifNoneMatch?: string | undefined
+}
+
+/**
+ * A storage that records every call and can hold the next read of a key (to have a poll in
+ * flight): `hold(key)` returns `reached` (the read started) and `release()`. `readLatencyMs`
+ * makes every `get` that slow, as a remote store is.
+ */
+export function spyStorage(inner: Storage, options: { readLatencyMs?: number } = {}) {
+  const calls: StorageCall[] = []
+  const readLatencyMs = options.readLatencyMs ?? 0
+  let held: { key: string; reached: () => void; released: Promise<void> } | null = null
+  const storage: Storage = {
+    ...inner,
+    async get(key, getOptions) {
+      calls.push({ op: 'get', key, ifNoneMatch: getOptions?.ifNoneMatch })
+      if (held?.key === key) {
+        const { reached, released } = held
+        held = null
+        reached()
+        await released
+      }
+      if (readLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, readLatencyMs))
+      return inner.get(key, getOptions)
+    },
+    getStream(key, options) {
+      calls.push({ op: 'getStream', key })
+      return inner.getStream(key, options)
+    },
+    put(key, body, options) {
+      calls.push({ op: 'put', key })
+      return inner.put(key, body, options)
+    },
+    delete(key, options) {
+      calls.push({ op: 'delete', key })
+      return inner.delete(key, options)
+    },
+  }
+  return {
+    storage,
+    calls,
+    gets: (key: string) => calls.filter((call) => call.op === 'get' && call.key === key),
+    writes: () => calls.filter((call) => call.op === 'put' || call.op === 'delete').length,
+    hold(key: string): { reached: Promise<void>; release: () => void } {
+      let release = () => {}
+      const released = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      let reached = () => {}
+      const reachedPromise = new Promise<void>((resolve) => {
+        reached = resolve
+      })
+      held = { key, reached, released }
+      return { reached: reachedPromise, release }
+    },
+  }
 }
 
 type Truthy<T> = Exclude<T, false | null | undefined | 0 | ''>

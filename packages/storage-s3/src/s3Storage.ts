@@ -13,7 +13,6 @@ import {
   type GetOptions,
   type GetResult,
   type GetStreamResult,
-  LIST_LIMIT,
   type ListOptions,
   type ListPage,
   type PutBody,
@@ -24,8 +23,9 @@ import {
   type StorageCapabilities,
   StorageTransportError,
 } from '@relup/core'
-import { assertOptionsSupported, folderPrefix, validateKey } from '@relup/core/adapter'
+import { assertOptionsSupported, folderPrefix, pageLimit, validateKey } from '@relup/core/adapter'
 import { createFastGet } from './fastGet.js'
+import { createPollSigner } from './pollSigner.js'
 import { preparePutBody } from './putBody.js'
 import { RelupRetryStrategy } from './retryStrategy.js'
 import { resolveS3Config, type S3Config, type S3StorageOptions } from './s3Config.js'
@@ -75,6 +75,7 @@ export function s3Storage(options: S3StorageOptions = {}): S3Storage {
     ownsClient && config.fastGet
       ? createFastGet({
           client,
+          sign: createPollSigner(client),
           bucket,
           endpoint: config.endpoint,
           forcePathStyle: config.forcePathStyle,
@@ -297,7 +298,7 @@ export function s3Storage(options: S3StorageOptions = {}): S3Storage {
     async list(listPrefix: string, listOptions: ListOptions = {}): Promise<ListPage> {
       const folder = folderPrefix(listPrefix)
       if (folder !== '') validateKey(folder.slice(0, -1))
-      const limit = Math.min(Math.max(1, Math.floor(listOptions.limit ?? LIST_LIMIT)), LIST_LIMIT)
+      const limit = pageLimit(listOptions.limit)
       const ctx = context('list', undefined, folder)
       return operate(ctx, { deadline: true }, async (abortSignal) => {
         const out = await client.send(

@@ -75,6 +75,8 @@ export function fakeS3(bucket = BUCKET) {
         return s3Error(400, 'InvalidArgument', 'only ListObjectsV2 is faked')
       const prefix = url.searchParams.get('prefix') ?? ''
       const maxKeys = Number(url.searchParams.get('max-keys') ?? 1000)
+      if (!Number.isInteger(maxKeys) || maxKeys < 0)
+        return s3Error(400, 'InvalidArgument', 'Provided max-keys not an integer or within integer range')
       const after = url.searchParams.get('continuation-token') ?? ''
       const keys = [...objects.keys()].filter((k) => k.startsWith(prefix) && k > after).sort()
       const page = keys.slice(0, maxKeys)

@@ -18,7 +18,9 @@ const coreDir = fileURLToPath(new URL('../../core', import.meta.url))
 const run = promisify(execFile)
 const manifest = JSON.parse(await readFile(join(packageDir, 'package.json'), 'utf8'))
 
-const isAllowedDependency = (name: string) => name === '@relup/core' || /^@(aws-sdk|smithy)\//.test(name)
+// `@relup/core` and its subpaths (`@relup/core/adapter`), and the AWS SDK's packages.
+const isAllowedDependency = (name: string) =>
+  /^@relup\/core(\/|$)/.test(name) || /^@(aws-sdk|smithy)\//.test(name)
 
 describe('what @relup/storage-s3 brings in', () => {
   it('depends on @relup/core and the AWS SDK only', () => {

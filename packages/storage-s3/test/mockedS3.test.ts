@@ -346,6 +346,18 @@ describe('listing', () => {
     ])
   })
 
+  it('sends a max-keys between 1 and 1000 for any limit: NaN is the default page, never MaxKeys NaN', async () => {
+    const etag = s3.fake.seed('relup/chat/current.json', '{}')
+    const storage = storageFor()
+    const pages: unknown[] = []
+    for (const limit of [Number.NaN, 0, 5000, 2.7]) {
+      pages.push(await storage.list('', { limit }).catch((error: unknown) => error))
+    }
+    const sent = requestsFor('GET').map((r) => r.url.searchParams.get('max-keys'))
+    expect(sent).toEqual(['1000', '1', '1000', '2'])
+    expect(pages).toEqual(Array(4).fill({ items: [{ key: 'current.json', size: 2, etag }] }))
+  })
+
   it('items carry size and etag, and "" lists the whole prefix', async () => {
     const etag = s3.fake.seed('relup/chat/current.json', '12345')
     s3.fake.seed('other-app/current.json', 'no')

@@ -1,36 +1,35 @@
 import { loadKey } from '@relup/artifact'
-import { type OptionSpec, parseCount, parseDuration, requireApp } from '../args.js'
-import type { CommandContext } from '../context.js'
-import type { DeployOptions } from '../publisher.js'
+import type { Storage } from '@relup/core'
+import type { DeployOptions } from '@relup/publisher'
+import { type OptionSpec, parseCount, parseDuration } from '../args.js'
+import type { CommandInput } from '../command.js'
 import { reporterFor } from '../summary.js'
 
 /** The flags publish and rollback share. */
-export const DEPLOY_FLAGS: OptionSpec = {
+export const DEPLOY_FLAGS = {
   sign: { type: 'string' },
   timeout: { type: 'string' },
   'no-wait': { type: 'boolean' },
   expect: { type: 'string' },
   force: { type: 'boolean' },
-}
+} satisfies OptionSpec
 
-type Values = Record<string, string | boolean | undefined>
+type DeployInput = CommandInput<typeof DEPLOY_FLAGS> & { app: string; storage: Storage }
 
-/** Storage, app, signing key, timeout, waiting and the lock, from the parsed flags. */
-export async function deployOptions(ctx: CommandContext, values: Values): Promise<DeployOptions> {
-  const app = requireApp(values, ctx.io.env)
-  const str = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined)
-  const sign = str('sign')
-  const timeout = str('timeout')
-  const expect = str('expect')
+/** Signing key, timeout, waiting and the lock from the flags, with the command's app and storage. */
+export async function deployOptions(input: DeployInput): Promise<DeployOptions> {
+  const sign = input.string('sign')
+  const timeout = input.string('timeout')
+  const expect = input.string('expect')
   return {
-    app,
-    prefix: str('prefix'),
+    storage: input.storage,
+    app: input.app,
+    prefix: input.prefix,
     sign: sign ? await loadKey(sign) : undefined,
     timeoutMs: timeout ? parseDuration(timeout, 'timeout') : undefined,
-    wait: !values['no-wait'],
+    wait: !input.flag('no-wait'),
     expect: expect ? parseCount(expect, 'expect') : undefined,
-    force: Boolean(values.force),
-    reporter: reporterFor(ctx.out),
-    storage: ctx.storage(str('storage')),
+    force: input.flag('force'),
+    reporter: reporterFor(input.out),
   }
 }

@@ -1,172 +1,32 @@
-import { randomBytes } from 'node:crypto'
-import { isRelupError, listAll, type Storage, UnsupportedCapabilityError } from '@relup/core'
-import { parse } from '../args.js'
-import type { CommandContext } from '../context.js'
+import { runDoctor, storageReady } from '@relup/publisher'
+import { defineCommand } from '../command.js'
 import { table } from '../output.js'
 
-export const doctorHelp = `relup doctor --storage <url> [--json]
+export const doctorCommand = defineCommand({
+  name: 'doctor',
+  summary: 'probe a storage backend for what relup needs',
+  help: `relup doctor --storage <url> [--json]
 
 Probe a storage backend for what relup relies on, with real requests under a scratch folder
 (removed afterwards): read-after-write, conditional GET (304), create-only and
 compare-and-swap honesty (does it really refuse the second writer?), conditional delete, and
-listing right after a write. Exit code 0 when everything publishing and polling need works.`
-
-type Verdict = 'ok' | 'missing' | 'BROKEN'
-
-interface Probe {
-  name: string
-  required: boolean
-  verdict: Verdict
-  detail: string
-  ms: number
-}
-
-async function probe(
-  probes: Probe[],
-  name: string,
-  required: boolean,
-  fn: () => Promise<{ verdict: Verdict; detail: string }>,
-): Promise<void> {
-  const started = performance.now()
-  try {
-    const { verdict, detail } = await fn()
-    probes.push({ name, required, verdict, detail, ms: performance.now() - started })
-  } catch (error) {
-    const unsupported = isRelupError(error, UnsupportedCapabilityError.code)
-    probes.push({
-      name,
-      required,
-      verdict: unsupported ? 'missing' : 'BROKEN',
-      detail: unsupported
-        ? `declared unsupported by the adapter (${(error as Error).message})`
-        : `failed: ${(error as Error).message}`,
-      ms: performance.now() - started,
-    })
-  }
-}
-
-export async function runDoctor(
-  storage: Storage,
-  folder = `relup-doctor/${randomBytes(6).toString('hex')}`,
-): Promise<Probe[]> {
-  const probes: Probe[] = []
-  const k = (name: string) => `${folder}/${name}`
-  const text = (b: Uint8Array) => new TextDecoder().decode(b)
-  try {
-    let etag = ''
-    await probe(probes, 'read after write', true, async () => {
-      const put = await storage.put(k('rw.json'), '{"probe":1}')
-      if (put.status !== 'ok') return { verdict: 'BROKEN', detail: 'an unconditional put was refused' }
-      etag = put.etag
-      const got = await storage.get(k('rw.json'))
-      if (got.status !== 'ok')
-        return {
-          verdict: 'BROKEN',
-          detail: `a fresh write read back as ${got.status}: stale reads would hide upgrades`,
-        }
-      if (text(got.body) !== '{"probe":1}')
-        return { verdict: 'BROKEN', detail: 'a fresh write read back with other content' }
-      const put2 = await storage.put(k('rw.json'), '{"probe":2}')
-      const got2 = await storage.get(k('rw.json'))
-      if (put2.status !== 'ok' || got2.status !== 'ok' || text(got2.body) !== '{"probe":2}') {
-        return {
-          verdict: 'BROKEN',
-          detail: 'an overwrite read back stale: enable strong consistency (Tigris: x-tigris-consistent)',
-        }
-      }
-      etag = put2.etag
-      return { verdict: 'ok', detail: 'writes and overwrites are visible at once' }
-    })
-    await probe(probes, 'conditional GET (304)', false, async () => {
-      const got = await storage.get(k('rw.json'), { ifNoneMatch: etag })
-      return got.status === 'not-modified'
-        ? { verdict: 'ok', detail: 'an unchanged pointer costs no body' }
-        : {
-            verdict: 'BROKEN',
-            detail: `answered ${got.status} to a matching If-None-Match: every poll downloads the pointer`,
-          }
-    })
-    await probe(probes, 'create-only (If-None-Match: *)', true, async () => {
-      const first = await storage.put(k('create.json'), 'first', { ifNoneMatch: '*' })
-      const second = await storage.put(k('create.json'), 'second', { ifNoneMatch: '*' })
-      if (first.status !== 'ok') return { verdict: 'BROKEN', detail: 'refused to create a missing key' }
-      if (second.status === 'ok')
-        return {
-          verdict: 'BROKEN',
-          detail: 'IGNORED: a second create-only write succeeded, so two publishers could both take the lock',
-        }
-      return { verdict: 'ok', detail: 'the second writer is refused' }
-    })
-    await probe(probes, 'compare-and-swap (If-Match)', true, async () => {
-      const base = await storage.put(k('cas.json'), 'v1')
-      if (base.status !== 'ok') return { verdict: 'BROKEN', detail: 'could not write the probe object' }
-      const swap = await storage.put(k('cas.json'), 'v2', { ifMatch: base.etag })
-      const stale = await storage.put(k('cas.json'), 'v3', { ifMatch: base.etag })
-      const missing = await storage.put(k('cas-missing.json'), 'x', { ifMatch: base.etag })
-      if (swap.status !== 'ok') return { verdict: 'BROKEN', detail: 'refused a write with the current etag' }
-      if (stale.status === 'ok')
-        return {
-          verdict: 'BROKEN',
-          detail: 'IGNORED: a write with a stale etag succeeded, so concurrent pointer updates would be lost',
-        }
-      if (missing.status === 'ok') return { verdict: 'BROKEN', detail: 'If-Match on a missing key succeeded' }
-      return { verdict: 'ok', detail: 'stale writers are refused' }
-    })
-    await probe(probes, 'conditional delete (If-Match)', false, async () => {
-      const put = await storage.put(k('del.json'), 'x')
-      if (put.status !== 'ok') return { verdict: 'BROKEN', detail: 'could not write the probe object' }
-      const stale = await storage.delete(k('del.json'), { ifMatch: '"0000000000000000"' })
-      if (stale.status === 'ok' && (await storage.get(k('del.json'))).status === 'not-found') {
-        return { verdict: 'BROKEN', detail: 'IGNORED: a delete with a wrong etag removed the object' }
-      }
-      const right = await storage.delete(k('del.json'), { ifMatch: put.etag })
-      return right.status === 'ok'
-        ? { verdict: 'ok', detail: 'the lock is released only by its owner' }
-        : { verdict: 'BROKEN', detail: 'refused a delete with the current etag' }
-    })
-    await probe(probes, 'list after write', false, async () => {
-      await storage.put(k('listed/one.json'), '1')
-      const keys: string[] = []
-      for await (const item of listAll(storage, k('listed'))) keys.push(item.key)
-      return keys.includes(k('listed/one.json'))
-        ? { verdict: 'ok', detail: 'new machines and results are visible at once' }
-        : {
-            verdict: 'BROKEN',
-            detail: 'a fresh key is missing from the listing: publish may not see every machine',
-          }
-    })
-  } finally {
-    for await (const item of listAll(storage, folder)) await storage.delete(item.key).catch(() => {})
-  }
-  return probes
-}
-
-export async function doctorCommand(ctx: CommandContext, argv: string[]): Promise<number> {
-  const { values } = parse(argv, {})
-  if (values.help) {
-    ctx.out.line(doctorHelp)
-    return 0
-  }
-  const storage = ctx.storage(values.storage as string | undefined)
-  try {
-    ctx.out.step(`probing ${storage.name}`)
+listing right after a write. Exit code 0 when everything publishing and polling need works.`,
+  needsStorage: true,
+  async run({ out, storage }) {
+    out.step(`probing ${storage.name}`)
     const probes = await runDoctor(storage)
-    const ready = probes.every((p) => !p.required || p.verdict === 'ok')
-    ctx.out.data({ ok: ready, storage: storage.name, capabilities: storage.capabilities, probes })
-    ctx.out.line(`storage ${storage.name}`)
-    ctx.out.line()
-    ctx.out.line(
+    const ready = storageReady(probes)
+    out.data({ ok: ready, storage: storage.name, capabilities: storage.capabilities, probes })
+    out.line(`storage ${storage.name}`)
+    out.line()
+    out.line(
       table(
         ['PROBE', 'RESULT', 'MS', 'DETAIL'],
         probes.map((p) => [`${p.name}${p.required ? ' *' : ''}`, p.verdict, p.ms.toFixed(0), p.detail]),
       ),
     )
-    ctx.out.line()
-    ctx.out.line(
-      ready ? 'ready for relup (* = required)' : 'NOT ready for relup: a required probe (*) failed',
-    )
+    out.line()
+    out.line(ready ? 'ready for relup (* = required)' : 'NOT ready for relup: a required probe (*) failed')
     return ready ? 0 : 1
-  } finally {
-    await storage.close?.()
-  }
-}
+  },
+})

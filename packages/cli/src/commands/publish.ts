@@ -1,11 +1,13 @@
-import { parse } from '../args.js'
-import type { CommandContext } from '../context.js'
+import { publish } from '@relup/publisher'
+import { defineCommand } from '../command.js'
 import { UsageError } from '../errors.js'
-import { publish } from '../publisher.js'
 import { printOutcome } from '../summary.js'
 import { DEPLOY_FLAGS, deployOptions } from './deployFlags.js'
 
-export const publishHelp = `relup publish <dir> --app <name> [options]
+export const publishCommand = defineCommand({
+  name: 'publish',
+  summary: 'pack, upload and roll out a hot upgrade, then wait for the fleet',
+  help: `relup publish <dir> --app <name> [options]
 
 Pack <dir> (the app's hot code), upload it, move the pointer to it and wait for every machine
 on that base to report.
@@ -22,34 +24,28 @@ Options:
   --storage <url>     file://<dir> (default file://./.relup), s3://<bucket>[/<prefix>], memory:
   --json              machine-readable output
 
-Exit code 0 only when every expected machine completed.`
-
-export async function publishCommand(ctx: CommandContext, argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
+Exit code 0 only when every expected machine completed (a degraded machine completed: it is
+flagged, and should be restarted when convenient).`,
+  flags: {
     ...DEPLOY_FLAGS,
     version: { type: 'string' },
     'base-ref': { type: 'string' },
     'source-ref': { type: 'string' },
-  })
-  if (values.help) {
-    ctx.out.line(publishHelp)
-    return 0
-  }
-  const dir = positionals[0]
-  if (!dir)
-    throw new UsageError('relup publish needs the directory to publish: relup publish <dir> --app <name>')
-  const options = await deployOptions(ctx, values)
-  try {
+  },
+  needsApp: true,
+  needsStorage: true,
+  async run(input) {
+    const dir = input.positionals[0]
+    if (!dir)
+      throw new UsageError('relup publish needs the directory to publish: relup publish <dir> --app <name>')
     const outcome = await publish({
-      ...options,
+      ...(await deployOptions(input)),
       dir,
-      version: values.version as string | undefined,
-      baseRef: values['base-ref'] as string | undefined,
-      sourceRef: values['source-ref'] as string | undefined,
+      version: input.string('version'),
+      baseRef: input.string('base-ref'),
+      sourceRef: input.string('source-ref'),
     })
-    printOutcome(ctx.out, outcome, 'published')
+    printOutcome(input.out, outcome, 'published')
     return outcome.ok ? 0 : 1
-  } finally {
-    await options.storage.close?.()
-  }
-}
+  },
+})

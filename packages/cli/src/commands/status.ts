@@ -1,75 +1,31 @@
-import {
-  fingerprint,
-  isMachineRecent,
-  listAll,
-  type MachineRecord,
-  parseCurrentPointer,
-  parseLock,
-  parseMachineRecord,
-  readDocument,
-  relupKeys,
-} from '@relup/core'
-import { parse, requireApp } from '../args.js'
-import type { CommandContext } from '../context.js'
+import type { LastResult } from '@relup/core'
+import { readFleetStatus } from '@relup/publisher'
+import { defineCommand } from '../command.js'
 import { ago, table } from '../output.js'
 
-export const statusHelp = `relup status --app <name> [--storage <url>] [--json]
+function lastResultCell(last: LastResult | null): string {
+  if (!last) return '-'
+  const status = last.status === 'completed' && last.degraded ? 'completed (degraded)' : last.status
+  return `${status} ${last.version}${last.error ? `: ${last.error}` : ''}`
+}
+
+export const statusCommand = defineCommand({
+  name: 'status',
+  summary: 'the pointer, the lock and every machine',
+  help: `relup status --app <name> [--storage <url>] [--json]
 
 The pointer (base, hot version, published when and by whom), the deploy lock, and every
 machine's version, fingerprint, last result and when it was last seen. Machines that are
-behind or failed are flagged.`
-
-export type MachineState = 'current' | 'behind' | 'failed' | 'older base' | 'stopped' | 'not seen recently'
-
-export function machineState(
-  machine: MachineRecord,
-  pointer: { baseRef: string; hot: { upgradeId: string } | null } | null,
-): MachineState {
-  if (machine.stoppedAt) return 'stopped'
-  if (!isMachineRecent(machine)) return 'not seen recently'
-  if (!pointer) return 'current'
-  if (machine.baseRef !== pointer.baseRef) return 'older base'
-  const wanted = pointer.hot?.upgradeId ?? null
-  if (machine.upgradeId === wanted) return 'current'
-  if (machine.lastResult && machine.lastResult.upgradeId === wanted && machine.lastResult.status === 'failed')
-    return 'failed'
-  return 'behind'
-}
-
-export async function statusCommand(ctx: CommandContext, argv: string[]): Promise<number> {
-  const { values } = parse(argv, {})
-  if (values.help) {
-    ctx.out.line(statusHelp)
-    return 0
-  }
-  const app = requireApp(values, ctx.io.env)
-  const storage = ctx.storage(values.storage as string | undefined)
-  try {
-    const keys = relupKeys(app, { prefix: values.prefix as string | undefined })
-    const pointerRead = await readDocument(storage, keys.current, parseCurrentPointer)
-    const pointer = pointerRead.status === 'ok' ? pointerRead.document : null
-    const lockRead = await readDocument(storage, keys.lock, parseLock).catch(() => null)
-    const lock = lockRead?.status === 'ok' ? lockRead.document : null
-    const machines: MachineRecord[] = []
-    for await (const item of listAll(storage, keys.machinesPrefix)) {
-      const read = await readDocument(storage, item.key, parseMachineRecord).catch(() => null)
-      if (read?.status === 'ok') machines.push(read.document)
-    }
-    machines.sort((a, b) => a.machineId.localeCompare(b.machineId))
-    const expectedFingerprint = pointer ? fingerprint(pointer.baseRef, pointer.hot?.sourceRef ?? null) : null
-    const rows = machines.map((m) => ({ machine: m, state: machineState(m, pointer) }))
-
-    ctx.out.data({
-      app,
-      storage: storage.name,
-      pointer,
-      expectedFingerprint,
-      lock,
-      machines: rows.map(({ machine, state }) => ({ ...machine, state })),
-    })
-    if (ctx.out.json) return 0
-    const out = ctx.out
-    out.line(`app ${app} on ${storage.name}`)
+behind, failed or degraded (old instances failed to dispose: restart when convenient) are
+flagged.`,
+  needsApp: true,
+  needsStorage: true,
+  async run({ out, app, storage, prefix }) {
+    const fleet = await readFleetStatus({ storage, app, prefix })
+    out.data(fleet)
+    if (out.json) return 0
+    const { pointer, lock, machines } = fleet
+    out.line(`app ${app} on ${fleet.storage}`)
     if (!pointer) {
       out.line('no pointer yet: no machine has booted against this storage, and nothing was published')
       return 0
@@ -83,7 +39,7 @@ export async function statusCommand(ctx: CommandContext, argv: string[]): Promis
         ? `hot      ${hot.version} · upgrade ${hot.upgradeId} · published ${hot.publishedAt} (${ago(hot.publishedAt)}) by ${hot.publishedBy}${hot.signature ? ' · signed' : ''}`
         : 'hot      none: machines run the base code',
     )
-    out.line(`expected fingerprint ${expectedFingerprint} · pointer seq ${pointer.seq}`)
+    out.line(`expected fingerprint ${fleet.expectedFingerprint} · pointer seq ${pointer.seq}`)
     out.line(
       lock
         ? `lock     held by ${lock.owner} since ${lock.acquiredAt} (${lock.purpose}), expires ${lock.expiresAt}`
@@ -97,23 +53,25 @@ export async function statusCommand(ctx: CommandContext, argv: string[]): Promis
     out.line(
       table(
         ['MACHINE', 'REGION', 'VERSION', 'FINGERPRINT', 'LAST RESULT', 'SEEN', 'STATE'],
-        rows.map(({ machine: m, state }) => [
+        machines.map((m) => [
           m.machineId,
           m.region ?? '-',
           m.version ?? 'base',
           m.fingerprint,
-          m.lastResult
-            ? `${m.lastResult.status} ${m.lastResult.version}${m.lastResult.error ? `: ${m.lastResult.error}` : ''}`
-            : '-',
+          lastResultCell(m.lastResult),
           ago(m.updatedAt),
-          state === 'current' ? 'ok' : `<< ${state.toUpperCase()}`,
+          m.state === 'current' ? 'ok' : `<< ${m.state.toUpperCase()}`,
         ]),
       ),
     )
-    const attention = rows.filter((r) => r.state === 'behind' || r.state === 'failed').length
-    if (attention > 0) out.line(`\n${attention} machine(s) behind or failed`)
+    const attention = machines.filter((m) => m.state === 'behind' || m.state === 'failed').length
+    const degraded = machines.filter((m) => m.state === 'degraded').length
+    if (attention > 0 || degraded > 0) out.line()
+    if (attention > 0) out.line(`${attention} machine(s) behind or failed`)
+    if (degraded > 0)
+      out.line(
+        `${degraded} machine(s) degraded: old instances failed to dispose and may still hold resources; restart ${degraded === 1 ? 'it' : 'them'} when convenient`,
+      )
     return 0
-  } finally {
-    await storage.close?.()
-  }
-}
+  },
+})

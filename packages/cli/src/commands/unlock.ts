@@ -1,44 +1,35 @@
-import { parseLock, readDocument, relupKeys } from '@relup/core'
-import { parse, requireApp } from '../args.js'
-import type { CommandContext } from '../context.js'
+import { relupKeys } from '@relup/core'
+import { breakLock } from '@relup/publisher'
+import { defineCommand } from '../command.js'
 
-export const unlockHelp = `relup unlock --app <name> [--storage <url>] [--json]
+export const unlockCommand = defineCommand({
+  name: 'unlock',
+  summary: 'remove a stale deploy lock',
+  help: `relup unlock --app <name> [--storage <url>] [--json]
 
 Remove the deploy lock, for example after a publisher crashed. Says whose lock it was.
-Only use it when no publish is really running: a running one would no longer be protected.`
-
-export async function unlockCommand(ctx: CommandContext, argv: string[]): Promise<number> {
-  const { values } = parse(argv, {})
-  if (values.help) {
-    ctx.out.line(unlockHelp)
-    return 0
-  }
-  const app = requireApp(values, ctx.io.env)
-  const storage = ctx.storage(values.storage as string | undefined)
-  try {
-    const keys = relupKeys(app, { prefix: values.prefix as string | undefined })
-    const read = await readDocument(storage, keys.lock, parseLock).catch(() => null)
-    if (read === null || read.status !== 'ok') {
-      // An unreadable lock is removed too: it would block every publisher.
-      if (read === null) await storage.delete(keys.lock)
-      ctx.out.data({ ok: true, removed: read === null, lock: null })
-      ctx.out.line(read === null ? 'removed an unreadable lock' : 'the lock is free: nothing to do')
-      return 0
+Only use it when no publish is really running: a running one would no longer be protected.`,
+  needsApp: true,
+  needsStorage: true,
+  async run({ out, app, storage, prefix }) {
+    const outcome = await breakLock(storage, relupKeys(app, { prefix }))
+    switch (outcome.status) {
+      case 'changed':
+        out.error(
+          'the lock changed while unlocking (someone took it meanwhile); run `relup status` and try again',
+        )
+        return 1
+      case 'free':
+      case 'removed-unreadable':
+        out.data({ ok: true, removed: outcome.status !== 'free', lock: null })
+        out.line(outcome.status === 'free' ? 'the lock is free: nothing to do' : 'removed an unreadable lock')
+        return 0
+      case 'removed':
+        out.data({ ok: true, removed: true, lock: outcome.lock })
+        out.line(
+          `removed the lock held by ${outcome.lock.owner} since ${outcome.lock.acquiredAt} (${outcome.lock.purpose})`,
+        )
+        return 0
     }
-    const options = storage.capabilities.conditionalDelete ? { ifMatch: read.etag } : {}
-    const deleted = await storage.delete(keys.lock, options)
-    if (deleted.status !== 'ok') {
-      ctx.out.error(
-        'the lock changed while unlocking (someone took it meanwhile); run `relup status` and try again',
-      )
-      return 1
-    }
-    ctx.out.data({ ok: true, removed: true, lock: read.document })
-    ctx.out.line(
-      `removed the lock held by ${read.document.owner} since ${read.document.acquiredAt} (${read.document.purpose})`,
-    )
-    return 0
-  } finally {
-    await storage.close?.()
-  }
-}
+  },
+})

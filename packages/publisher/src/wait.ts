@@ -13,9 +13,16 @@ import {
   type Storage,
 } from '@relup/core'
 
-export type MachineOutcome =
+export type MachineOutcome = (
   | { machineId: string; status: 'completed' | 'failed'; result: MachineResult; region: string | null }
   | { machineId: string; status: 'timed-out'; result: MachineResult | null; region: string | null }
+) & {
+  /**
+   * It completed, but old unit instances failed to dispose (`stats.degraded`): the upgrade stands
+   * and the machine runs it, yet it may still hold their resources. Restart it when convenient.
+   */
+  degraded: boolean
+}
 
 export interface WaitOptions {
   upgradeId: string
@@ -50,6 +57,11 @@ export async function expectedMachines(
       records.push(read.document)
   }
   return records.sort((a, b) => a.machineId.localeCompare(b.machineId))
+}
+
+/** A completed result whose engine reported old instances it could not dispose. */
+function isDegraded(result: MachineResult): boolean {
+  return result.stats?.degraded === true || (result.stats?.disposeErrors?.length ?? 0) > 0
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -109,7 +121,10 @@ export async function waitForResults(
   return [...ids].sort().map((machineId): MachineOutcome => {
     const result = results.get(machineId)
     const region = result?.region ?? regions.get(machineId) ?? null
-    if (result && result.status !== 'pending') return { machineId, status: result.status, result, region }
-    return { machineId, status: 'timed-out', result: result ?? null, region }
+    if (result && result.status !== 'pending') {
+      const degraded = result.status === 'completed' && isDegraded(result)
+      return { machineId, status: result.status, result, region, degraded }
+    }
+    return { machineId, status: 'timed-out', result: result ?? null, region, degraded: false }
   })
 }

@@ -1,6 +1,6 @@
 /**
- * The publisher's lock: taken create-only with a random owner token and an expiry, taken over
- * only when expired or forced (with compare-and-swap, so two forcers cannot both win), and
+ * The publisher's deploy lock: taken create-only with a random owner token and an expiry, taken
+ * over only when expired or forced (with compare-and-swap, so two forcers cannot both win), and
  * released only by its owner.
  */
 import { hostname, userInfo } from 'node:os'
@@ -23,6 +23,28 @@ export interface HeldLock {
   replaced: LockDocument | null
 }
 
+export interface AcquireLockOptions {
+  /** For the message of a `LockHeldError`. */
+  app: string
+  /** What the lock is for, shown to whoever finds it held ("publish v1.4.2"). */
+  purpose: string
+  ttlMs: number
+  /** Take the lock over even when it is held and not expired. */
+  force: boolean
+  /** Default: `whoAmI()`. */
+  owner?: string | undefined
+}
+
+/** What `breakLock` found and did. */
+export type BreakLockOutcome =
+  | { status: 'removed'; lock: LockDocument }
+  /** The lock could not be parsed: removed, since it would block every publisher. */
+  | { status: 'removed-unreadable' }
+  | { status: 'free' }
+  /** Someone took or released the lock between the read and the delete: nothing was removed. */
+  | { status: 'changed' }
+
+/** `RELUP_PUBLISHER`, `GITHUB_ACTOR` or the OS user, at this host. */
 export function whoAmI(): string {
   let user = process.env.RELUP_PUBLISHER ?? process.env.GITHUB_ACTOR ?? process.env.USER
   if (!user) {
@@ -38,7 +60,7 @@ export function whoAmI(): string {
 export async function acquireLock(
   storage: Storage,
   keys: RelupKeys,
-  options: { app: string; purpose: string; ttlMs: number; force: boolean; owner?: string },
+  options: AcquireLockOptions,
 ): Promise<HeldLock> {
   const now = new Date()
   const document: LockDocument = {
@@ -76,4 +98,20 @@ export async function releaseLock(storage: Storage, keys: RelupKeys, held: HeldL
   if (current?.status !== 'ok' || current.document.token !== held.document.token) return false
   await storage.delete(keys.lock)
   return true
+}
+
+/**
+ * Remove whoever's lock is there (after a publisher crashed). Only safe when no publish is really
+ * running: a running one would no longer be protected.
+ */
+export async function breakLock(storage: Storage, keys: RelupKeys): Promise<BreakLockOutcome> {
+  const read = await readDocument(storage, keys.lock, parseLock).catch(() => null)
+  if (read === null) {
+    await storage.delete(keys.lock)
+    return { status: 'removed-unreadable' }
+  }
+  if (read.status !== 'ok') return { status: 'free' }
+  const options = storage.capabilities.conditionalDelete ? { ifMatch: read.etag } : {}
+  const deleted = await storage.delete(keys.lock, options)
+  return deleted.status === 'ok' ? { status: 'removed', lock: read.document } : { status: 'changed' }
 }

@@ -1,0 +1,117 @@
+/**
+ * One attempt to apply a hot upgrade: report `pending`, verify the signature, obtain the
+ * verified release, hand it to the engine, write the local marker. The outcome says what came
+ * of it and, for a failure, in which phase; the runtime records it and reports the terminal result.
+ */
+import { verifyHotUpgrade } from '@relup/artifact'
+import {
+  type HotUpgrade,
+  isRelupError,
+  type LocalMarker,
+  type ResultError,
+  type UpgradeStats,
+} from '@relup/core'
+import { writeMarker } from './markerFile.js'
+import { discardRelease, type ObtainedRelease, obtainRelease } from './releaseStore.js'
+import type { Reporter } from './reporter.js'
+import type { RuntimeContext } from './types.js'
+
+/**
+ * Where an attempt can fail, in order. Once the engine swapped the code in, the attempt cannot
+ * fail any more: a marker that cannot be written only costs a download after a restart.
+ */
+export type AttemptPhase = 'report' | 'verify' | 'download' | 'swap'
+
+export interface AttemptInput {
+  upgrade: HotUpgrade
+  /** 1 for the first attempt of this upgrade. */
+  attempt: number
+  /** What runs now: a failed attempt never removes its release directory. */
+  running: LocalMarker | null
+  /** The marker on disk: its release is reused when still intact. */
+  diskMarker: LocalMarker | null
+  reporter: Reporter
+}
+
+export interface AttemptSucceeded {
+  ok: true
+  startedAt: string
+  /** The marker of what now runs; `markerWritten` says whether it reached the disk. */
+  marker: LocalMarker
+  markerWritten: boolean
+  /** The engine's stats as they are, with the whole apply's `totalMs` and the `downloadMs`. */
+  stats: UpgradeStats
+}
+
+export interface AttemptFailed {
+  ok: false
+  startedAt: string
+  phase: AttemptPhase
+  error: Error
+  /** What the result says: the error's code and message, and the engine's own phase when it has one. */
+  reported: ResultError
+}
+
+export type AttemptOutcome = AttemptSucceeded | AttemptFailed
+
+export async function attemptUpgrade(ctx: RuntimeContext, input: AttemptInput): Promise<AttemptOutcome> {
+  const { options, baseRef } = ctx
+  const { upgrade, attempt, reporter } = input
+  const started = performance.now()
+  const startedAt = new Date().toISOString()
+  let phase: AttemptPhase = 'report'
+  let release: ObtainedRelease | null = null
+  try {
+    await reporter.result(upgrade.upgradeId, {
+      version: upgrade.version,
+      status: 'pending',
+      attempt,
+      startedAt,
+      finishedAt: null,
+      stats: null,
+      error: null,
+    })
+    phase = 'verify'
+    if (options.trustedKeys.length > 0) verifyHotUpgrade(upgrade, options.trustedKeys)
+    phase = 'download'
+    const downloadStarted = performance.now()
+    release = await obtainRelease(ctx, upgrade, input.diskMarker)
+    const downloadMs = performance.now() - downloadStarted
+    phase = 'swap'
+    const engineStats = await options.engine.upgrade(release.dir, {
+      manifest: upgrade.manifest,
+      version: upgrade.version,
+      suspendTimeout: options.suspendTimeout,
+    })
+    const marker: LocalMarker = {
+      schema: 1,
+      app: options.app,
+      baseRef,
+      upgradeId: upgrade.upgradeId,
+      version: upgrade.version,
+      sourceRef: upgrade.sourceRef,
+      artifactSha256: upgrade.artifact.sha256,
+      releaseDir: release.dir,
+      appliedAt: new Date().toISOString(),
+    }
+    const markerWritten = await writeMarker(options.stateDir, marker).then(
+      () => true,
+      (error: unknown) => {
+        options.logger.error({ err: error }, 'could not write the local marker')
+        return false
+      },
+    )
+    const stats: UpgradeStats = { ...engineStats, totalMs: performance.now() - started, downloadMs }
+    return { ok: true, startedAt, marker, markerWritten, stats }
+  } catch (caught) {
+    const error = caught instanceof Error ? caught : new Error(String(caught))
+    if (release && release.dir !== input.running?.releaseDir) await discardRelease(release)
+    const enginePhase = (error as { phase?: unknown }).phase
+    const reported: ResultError = {
+      code: isRelupError(error) ? error.code : 'ERR_RELUP_UPGRADE_FAILED',
+      message: error.message,
+      phase: typeof enginePhase === 'string' ? enginePhase : phase,
+    }
+    return { ok: false, startedAt, phase, error, reported }
+  }
+}

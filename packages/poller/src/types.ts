@@ -1,0 +1,58 @@
+/**
+ * What the pieces of the runtime share: its public state and events, and the context the running
+ * code works in. The pieces (attempt, release store, reporter, pointer reader, startup replay)
+ * import this file; none of them imports the runtime class.
+ */
+import type { HotUpgrade, RelupKeys, ResultError, UpgradeStats } from '@relup/core'
+import type { ResolvedOptions } from './options.js'
+
+/**
+ * Everything the running code needs, built once `start()` knows the machine has a base. In
+ * development mode (no `baseRef`) there is no context, so nothing that polls or applies can run.
+ */
+export interface RuntimeContext {
+  readonly options: ResolvedOptions
+  /** The cold build this process booted from. */
+  readonly baseRef: string
+  readonly keys: RelupKeys
+  readonly startedAt: Date
+}
+
+export interface LastUpgrade {
+  upgradeId: string
+  version: string
+  status: 'completed' | 'failed'
+  at: Date
+  attempt: number
+  stats: UpgradeStats | null
+  error: ResultError | null
+}
+
+export interface RelupState {
+  app: string
+  machineId: string
+  mode: 'running' | 'development' | 'stopped'
+  baseRef: string | null
+  /** ETag of the last pointer read. */
+  etag: string | null
+  lastCheck: Date | null
+  lastUpgrade: LastUpgrade | null
+  upgradeCount: number
+  /** Consecutive failed polls (a storage outage). */
+  consecutiveFailures: number
+  /** Consecutive failed attempts of the pending upgrade, and when the next one is due. */
+  upgradeFailures: number
+  nextRetry: Date | null
+  nextPoll: Date | null
+  pointerSeq: number | null
+}
+
+export interface RelupEvents {
+  'upgrade:started': [{ upgrade: HotUpgrade; attempt: number; startup: boolean }]
+  'upgrade:completed': [{ upgrade: HotUpgrade; stats: UpgradeStats; startup: boolean }]
+  'upgrade:failed': [
+    { upgrade: HotUpgrade; error: Error; attempt: number; retryInMs: number; startup: boolean },
+  ]
+  'poll:error': [{ error: Error; consecutiveFailures: number }]
+  'storage:recovered': [{ downMs: number }]
+}

@@ -1,0 +1,134 @@
+import { generateSigningKeyPair, verifyHotUpgrade } from '@relup/artifact'
+import { type HotUpgrade, initialPointer, type Storage, withHotUpgrade, writeDocument } from '@relup/core'
+import { describe, expect, it } from 'vitest'
+import { NothingToRollBackError, publish, publishHistory, rollback } from '../src/index.js'
+import {
+  APP,
+  announceMachine,
+  bootPointer,
+  countingLists,
+  freshStorage,
+  hotDir,
+  hotUpgrade,
+  keys,
+  pointerOf,
+  simulateMachines,
+} from './helpers.js'
+
+async function publishVersions(storage: Storage, versions: string[], sign?: string): Promise<HotUpgrade[]> {
+  const published: HotUpgrade[] = []
+  for (const version of versions) {
+    const outcome = await publish({
+      storage,
+      app: APP,
+      dir: await hotDir(version),
+      version,
+      wait: false,
+      sign,
+    })
+    published.push(outcome.upgrade)
+  }
+  return published
+}
+
+/** A store whose history holds `upgrades` (oldest first) and whose pointer runs the last one. */
+async function storeRunning(storage: Storage, upgrades: HotUpgrade[]): Promise<void> {
+  for (const hot of upgrades) await writeDocument(storage, keys.history(hot.upgradeId), hot)
+  const first = initialPointer(APP, 'image-1', { setBy: 'machine:test' })
+  await writeDocument(storage, keys.current, withHotUpgrade(first, upgrades.at(-1)!, { setBy: 'test' }))
+}
+
+describe('rollback', () => {
+  it('points back at the previous version under a new upgrade id and publish time, with its content', async () => {
+    const storage = freshStorage()
+    await bootPointer(storage)
+    const [v1, v2, v3] = await publishVersions(storage, ['v1', 'v2', 'v3'])
+    const outcome = await rollback({ storage, app: APP, wait: false })
+    const hot = (await pointerOf(storage)).hot!
+    expect(outcome.upgrade).toEqual(hot)
+    expect(outcome.artifactReused).toBe(true)
+    expect(hot).toMatchObject({
+      version: 'v2',
+      sourceRef: v2!.sourceRef,
+      baseRef: v2!.baseRef,
+      artifact: v2!.artifact,
+      manifest: v2!.manifest,
+    })
+    expect(hot.upgradeId > v3!.upgradeId).toBe(true)
+    expect(Date.parse(hot.publishedAt)).toBeGreaterThanOrEqual(Date.parse(v3!.publishedAt))
+    // The rollback is itself recorded, so a second rollback goes further back.
+    expect((await publishHistory(storage, APP)).at(-1)).toEqual(hot)
+    await rollback({ storage, app: APP, wait: false, to: 'v1' })
+    expect((await pointerOf(storage)).hot?.artifact).toEqual(v1!.artifact)
+  })
+
+  it('an unknown --to lists the versions it knows', async () => {
+    const storage = freshStorage()
+    await bootPointer(storage)
+    await publishVersions(storage, ['v1', 'v2'])
+    const error = await rollback({ storage, app: APP, to: 'v9' }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(NothingToRollBackError)
+    expect((error as Error).message).toMatch(/no published version v9 .*known versions: v1, v2/)
+  })
+
+  it('with nothing published says there is nothing to roll back', async () => {
+    const storage = freshStorage()
+    await bootPointer(storage)
+    await expect(rollback({ storage, app: APP })).rejects.toThrow(
+      /runs no hot upgrade: there is nothing to roll back/,
+    )
+  })
+
+  it('says so when the artifact of the target is gone, and moves nothing', async () => {
+    const storage = freshStorage()
+    await bootPointer(storage)
+    const [v1, v2] = await publishVersions(storage, ['v1', 'v2'])
+    await storage.delete(v1!.artifact.key)
+    await expect(rollback({ storage, app: APP })).rejects.toThrow(/artifact of v1 .* is no longer in storage/)
+    expect((await pointerOf(storage)).hot?.upgradeId).toBe(v2!.upgradeId)
+  })
+
+  it('signs the rollback again with the key given, and drops the old signature without one', async () => {
+    const storage = freshStorage()
+    await bootPointer(storage)
+    const old = generateSigningKeyPair()
+    const rotated = generateSigningKeyPair()
+    await publishVersions(storage, ['v1', 'v2'], old.privateKey)
+    await rollback({ storage, app: APP, wait: false, sign: rotated.privateKey })
+    const signed = (await pointerOf(storage)).hot!
+    expect(signed.version).toBe('v1')
+    expect(verifyHotUpgrade(signed, [rotated.publicKey])).toBe(rotated.keyId)
+    await rollback({ storage, app: APP, wait: false, to: 'v2' })
+    expect((await pointerOf(storage)).hot?.signature).toBeUndefined()
+  })
+
+  it('waits for the machines like publish does', async () => {
+    const storage = freshStorage()
+    await bootPointer(storage)
+    await announceMachine(storage, 'm1')
+    simulateMachines(storage, { m1: 'complete' })
+    await publishVersions(storage, ['v1', 'v2'])
+    const outcome = await rollback({ storage, app: APP, timeoutMs: 5000 })
+    expect(outcome.ok).toBe(true)
+    expect(outcome.outcomes).toMatchObject([{ machineId: 'm1', status: 'completed' }])
+  })
+
+  it('--to stops listing artifacts at the page that holds the target', async () => {
+    const { storage, listCalls } = countingLists(freshStorage(), 2)
+    const v1 = hotUpgrade({ version: 'v1' }, new Date('2026-01-01T00:00:00Z'))
+    const v9 = hotUpgrade(
+      {
+        version: 'v9',
+        artifact: { key: keys.artifact('v9', 'b'.repeat(64)), sha256: 'b'.repeat(64), size: 3 },
+      },
+      new Date('2026-01-02T00:00:00Z'),
+    )
+    await storeRunning(storage, [v1, v9])
+    // v1's artifact sorts first; ten more after it fill five more pages of two.
+    await storage.put(v1.artifact.key, 'tgz')
+    for (let i = 0; i < 10; i++) await storage.put(keys.artifact(`w${i}`, 'c'.repeat(64)), 'tgz')
+    await rollback({ storage, app: APP, to: 'v1', wait: false })
+    expect((await pointerOf(storage)).hot?.artifact).toEqual(v1.artifact)
+    expect(listCalls(keys.artifactsPrefix)).toBe(1)
+  })
+})
