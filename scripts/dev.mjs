@@ -64,8 +64,11 @@ const turbo = (...tasks) =>
 /** Each command returns its exit status; the first failing step stops it. */
 const commands = {
   test() {
+    console.log(`relup: testing on Node ${process.version}`)
     let status = turbo('build', 'typecheck')
     if (status === 0) status = run(pnpm, ['lint'])
+    // publint and attw on every published package, as packed for the registry.
+    if (status === 0) status = run(process.execPath, [join(root, 'scripts', 'check-packages.mjs')])
     if (status === 0)
       status = run(pnpm, ['exec', 'turbo', 'run', 'test', '--concurrency=1', '--log-order=grouped'])
     return status

@@ -133,7 +133,7 @@ function headerBlocks(path: string, type: 'File' | 'Directory', size: number, mo
   const needsPax = header.encode()
   const block = header.block!
   if (!needsPax) return [block]
-  const pax = new Pax({ path, size: size > MAX_OCTAL_SIZE ? size : undefined })
+  const pax = new Pax(size > MAX_OCTAL_SIZE ? { path, size } : { path })
   return [pax.encode(), block]
 }
 

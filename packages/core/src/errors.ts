@@ -43,7 +43,13 @@ export class StorageTransportError extends RelupError {
 
   constructor(
     message: string,
-    details: { operation: string; key?: string; retryable: boolean; status?: number; cause?: unknown },
+    details: {
+      operation: string
+      key?: string | undefined
+      retryable: boolean
+      status?: number | undefined
+      cause?: unknown
+    },
   ) {
     super(StorageTransportError.code, message, { cause: details.cause })
     this.operation = details.operation
@@ -60,7 +66,7 @@ export class DocumentError extends RelupError {
   readonly key: string | undefined
   readonly field: string
 
-  constructor(details: { document: string; key?: string; field: string; problem: string }) {
+  constructor(details: { document: string; key?: string | undefined; field: string; problem: string }) {
     const where = details.key ? `${details.key} (${details.document})` : details.document
     const field = details.field === '' ? 'the document' : `field "${details.field}"`
     super(

@@ -82,6 +82,8 @@ export async function attemptUpgrade(ctx: RuntimeContext, input: AttemptInput): 
       manifest: upgrade.manifest,
       version: upgrade.version,
       suspendTimeout: options.suspendTimeout,
+      // Extraction (or the reuse check) has just compared every file with the manifest.
+      verified: true,
     })
     const marker: LocalMarker = {
       schema: 1,

@@ -20,7 +20,13 @@ export interface UpgradeEngine {
   /** Swap the release in `releaseDir` in; its stats reach the machine's result as they are. */
   upgrade(
     releaseDir: string,
-    options: { manifest: ModuleManifest; version: string; suspendTimeout: number },
+    options: {
+      manifest: ModuleManifest
+      version: string
+      suspendTimeout: number
+      /** The files were verified against `manifest` just before (extraction, or a reuse check). */
+      verified: boolean
+    },
   ): Promise<EngineStats>
   /**
    * The absolute release directories that live modules' files come from. A module shared with a

@@ -78,12 +78,12 @@ export async function readPointer(
 
 export interface PublishDirectOptions {
   version: string
-  baseRef?: string
-  sign?: string
+  baseRef?: string | undefined
+  sign?: string | undefined
   /** Change the hot upgrade after packing (e.g. a wrong sha256). */
-  mutate?: (hot: HotUpgrade) => HotUpgrade
+  mutate?: ((hot: HotUpgrade) => HotUpgrade) | undefined
   /** Replace the artifact bytes stored (e.g. truncated or hostile). */
-  artifactBytes?: (bytes: Buffer) => Buffer
+  artifactBytes?: ((bytes: Buffer) => Buffer) | undefined
 }
 
 /** What `relup publish` does, minus the lock and the waiting: upload the artifact and move the pointer. */
@@ -203,15 +203,18 @@ export function engineStats(overrides: Partial<EngineStats> = {}): EngineStats {
   }
 }
 
-/** An engine that swaps nothing: `upgrade` does what the test says, and every release directory it got is recorded. */
+/** An engine that swaps nothing: `upgrade` does what the test says; every release directory and the options it got are recorded. */
 export function stubEngine(
   upgrade: (releaseDir: string) => Promise<EngineStats> = async () => engineStats(),
-): UpgradeEngine & { releaseDirs: string[] } {
+): UpgradeEngine & { releaseDirs: string[]; calls: Parameters<UpgradeEngine['upgrade']>[1][] } {
   const releaseDirs: string[] = []
+  const calls: Parameters<UpgradeEngine['upgrade']>[1][] = []
   return {
     releaseDirs,
-    upgrade(releaseDir) {
+    calls,
+    upgrade(releaseDir, options) {
       releaseDirs.push(releaseDir)
+      calls.push(options)
       return upgrade(releaseDir)
     },
   }

@@ -52,6 +52,17 @@ describe('the stats of an upgrade', () => {
     expect(relup.getState().lastUpgrade?.stats).toMatchObject({ degraded: true })
   })
 
+  it('hands the engine the published manifest, saying the files were verified (so it does not hash them again)', async () => {
+    const storage = memoryStorage()
+    const engine = stubEngine()
+    const relup = await startRuntime(storage, { engine })
+    const hot = await publishDirect(storage, await writeRelease(await tempDir(), 'v2'), { version: 'v2' })
+    await waitForApplied(relup, 'v2')
+    expect(engine.calls).toEqual([
+      expect.objectContaining({ manifest: hot.manifest, version: 'v2', verified: true }),
+    ])
+  })
+
   it('a clean upgrade says it is not degraded', async () => {
     const storage = memoryStorage()
     const relup = await startRuntime(storage, { engine: stubEngine() })

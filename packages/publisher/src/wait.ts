@@ -30,10 +30,10 @@ export interface WaitOptions {
   /** Wait for exactly this many machines instead of the recent machine records. */
   expect?: number | undefined
   timeoutMs: number
-  pollMs?: number
-  onProgress?: (progress: WaitProgress) => void
+  pollMs?: number | undefined
+  onProgress?: ((progress: WaitProgress) => void) | undefined
   /** Called once per machine when its terminal result arrives. */
-  onResult?: (result: MachineResult) => void
+  onResult?: ((result: MachineResult) => void) | undefined
 }
 
 export interface WaitProgress {

@@ -50,7 +50,7 @@ export interface S3Config {
   region: string | undefined
   credentials: S3ClientConfig['credentials']
   forcePathStyle: boolean
-  retry: Required<S3RetryOptions>
+  retry: { [K in keyof S3RetryOptions]-?: NonNullable<S3RetryOptions[K]> }
   consistentReads: boolean
   checksums: S3Checksums
   conditionalDelete: boolean

@@ -375,9 +375,10 @@ function isPreconditionFailure(failure: ReturnType<typeof readFailure>, ifMatch:
 function createClient(config: S3Config): S3Client {
   const checksums = config.checksums === 'when-supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED'
   const client = new S3Client({
-    endpoint: config.endpoint,
-    region: config.region,
-    credentials: config.credentials,
+    // Unset fields are left out: the SDK then resolves them from the environment as usual.
+    ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}),
+    ...(config.region !== undefined ? { region: config.region } : {}),
+    ...(config.credentials !== undefined ? { credentials: config.credentials } : {}),
     forcePathStyle: config.forcePathStyle,
     maxAttempts: config.retry.maxAttempts,
     retryStrategy: new RelupRetryStrategy(config.retry),

@@ -120,7 +120,11 @@ export class ReleaseLoadError extends RelupError {
   readonly releaseDir: string
   readonly module: string | undefined
 
-  constructor(releaseDir: string, problem: string, details: { module?: string; cause?: unknown } = {}) {
+  constructor(
+    releaseDir: string,
+    problem: string,
+    details: { module?: string | undefined; cause?: unknown } = {},
+  ) {
     super(
       ReleaseLoadError.code,
       `cannot load the release in ${releaseDir}: ${problem}. Fix the release and start again.`,

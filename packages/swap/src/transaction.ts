@@ -134,6 +134,7 @@ async function refuse(tx: Transaction): Promise<Accepted> {
   host.phase({ phase: 'refuse', ...versions })
   const verified = await verifyRelease(tx.dir, {
     published: tx.options.manifest,
+    filesVerified: tx.options.verified === true,
     // A published manifest alone shows changed addons: refuse them before hashing anything.
     precheck: (published) =>
       refuseAddonChanges(diffManifests(from.manifest, published), from.manifest, published, versions),

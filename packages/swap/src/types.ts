@@ -42,6 +42,13 @@ export interface UpgradeOptions {
   version?: string
   /** How long in-flight calls of the suspended units may take to finish. Default 10000 ms. */
   suspendTimeout?: number
+  /**
+   * The caller has just verified the files in `releaseDir` against `manifest` (as the runtime's
+   * extraction does while it writes them): the engine trusts the manifest instead of walking and
+   * hashing the release again. The modules it evaluates are still checked against the manifest
+   * when read. Ignored without `manifest`.
+   */
+  verified?: boolean
 }
 
 /**

@@ -3,7 +3,7 @@
  * for `pack`, the engine's first load and every upgrade.
  */
 import { writeFileSync } from 'node:fs'
-import { symlink } from 'node:fs/promises'
+import { symlink, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { manifestOfDirectory } from '@relup/core/release'
 import { describe, expect, it } from 'vitest'
@@ -84,6 +84,35 @@ describe('the files of a release', () => {
     writeFileSync(join(dir, 'other.json'), '{ "n": 3 }')
     expect(engine.module('data.json').n).toBe(1)
     expect(() => engine.module('other.json')).toThrow(/other\.json in .* changed on disk/)
+    await engine.close()
+  })
+})
+
+describe('an upgrade whose files the caller verified (verified: true)', () => {
+  it('trusts the manifest instead of hashing the release again: only what it evaluates is checked', async () => {
+    const v1 = await release('v1', { 'handler.js': 'module.exports = () => "v1"' })
+    const files = { 'handler.js': 'module.exports = () => "v2"', 'public/big.bin': 'asset bytes' }
+    const v2 = await release('v2', files)
+    const manifest = await manifestOfDirectory(v2)
+    // The asset on disk no longer matches the manifest: a full verification notices, a trusted one does not read it.
+    await writeFile(join(v2, 'public/big.bin'), 'other bytes')
+    const engine = await createSwapEngine({ releaseDir: v1, version: 'v1' })
+    await expect(engine.upgrade(v2, { manifest, version: 'v2' })).rejects.toThrow(/do not match the manifest/)
+    await engine.upgrade(v2, { manifest, version: 'v2', verified: true })
+    expect(engine.module('handler.js')()).toBe('v2')
+    await engine.close()
+  })
+
+  it('still refuses a module whose bytes differ from the manifest when it is evaluated', async () => {
+    const v1 = await release('v1', { 'handler.js': 'module.exports = () => "v1"' })
+    const v2 = await release('v2', { 'handler.js': 'module.exports = () => "v2"' })
+    const manifest = await manifestOfDirectory(v2)
+    await writeFile(join(v2, 'handler.js'), 'module.exports = () => "tampered"')
+    const engine = await createSwapEngine({ releaseDir: v1, version: 'v1' })
+    await expect(engine.upgrade(v2, { manifest, version: 'v2', verified: true })).rejects.toThrow(
+      /changed on disk/,
+    )
+    expect(engine.module('handler.js')()).toBe('v1')
     await engine.close()
   })
 })

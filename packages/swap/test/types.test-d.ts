@@ -47,8 +47,20 @@ expectTypeOf(engine.unit<UnitApi<typeof counter>>('counter')).toEqualTypeOf<
 
 // The signature the runtime poller relies on.
 expectTypeOf(engine.upgrade).parameters.toEqualTypeOf<
-  [releaseDir: string, options?: { manifest?: ModuleManifest; version?: string; suspendTimeout?: number }]
+  [
+    releaseDir: string,
+    options?: { manifest?: ModuleManifest; version?: string; suspendTimeout?: number; verified?: boolean },
+  ]
 >()
+// How @relup/poller calls an engine (its UpgradeEngine; swap cannot import the floor above it).
+interface UpgradeEngineContract {
+  upgrade(
+    releaseDir: string,
+    options: { manifest: ModuleManifest; version: string; suspendTimeout: number; verified: boolean },
+  ): Promise<EngineStats>
+  releaseDirsInUse(): string[]
+}
+expectTypeOf(engine).toExtend<UpgradeEngineContract>()
 expectTypeOf(engine.upgrade).returns.resolves.toEqualTypeOf<SwapStats>()
 expectTypeOf<SwapStats>().toMatchTypeOf<Omit<UpgradeStats, 'downloadMs'>>()
 // What the runtime records: core's EngineStats, with the fields core leaves optional always set.
