@@ -4,24 +4,15 @@
 // 100 ms; the time splits into waiting for the next poll and the apply itself (download, verify,
 // extract, swap).
 import { randomBytes } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pack } from '@relup/artifact'
-import {
-  newUpgradeId,
-  parseCurrentPointer,
-  readDocument,
-  relupKeys,
-  withHotUpgrade,
-  writeDocument,
-} from '@relup/core'
-import { startRelup } from '@relup/poller'
+import { relupKeys } from '@relup/core'
 import { fsStorage } from '@relup/storage-fs'
 import { s3Storage } from '@relup/storage-s3'
-import { createSwapEngine } from '@relup/swap'
 import { s3rverEnv, startS3rver } from '@relup/testkit'
+import { movePointer, startMachine, uploadRelease } from './fixtures/machine/machine.mjs'
 import { percentile, printTable, round, writeResult } from './lib.mjs'
 
 const RUNS = process.argv.includes('--quick') ? 2 : 5
@@ -51,18 +42,16 @@ async function release(name, assetBytes) {
 }
 
 async function measure(label, storage) {
-  const baseDir = await release(`${label}-base`, 0)
-  const engine = await createSwapEngine({ releaseDir: baseDir, logger: { warn() {}, error() {} } })
-  const relup = await startRelup({
-    app: 'latency',
+  const machine = await startMachine({
     storage,
-    engine,
+    app: 'latency',
+    baseDir: await release(`${label}-base`, 0),
     baseRef: 'bench-image',
     machineId: `bench-${label}`,
     stateDir: join(work, `state-${label}`),
     pollInterval: 100,
-    logger: { debug() {}, info() {}, warn() {}, error: (o, m) => console.error(m ?? o) },
   })
+  const { relup } = machine
   const rows = []
   for (const [size, assetBytes] of [
     ['1 MB', 1024 * 1024 - 200 * 1024],
@@ -72,27 +61,16 @@ async function measure(label, storage) {
     for (let run = 0; run < RUNS; run++) {
       const dir = await release(`${label}-${size.replace(' ', '')}-${run}`, assetBytes)
       const packed = await pack(dir, { out: join(work, `${label}-${run}.tgz`) })
-      const key = keys.artifact(`v${run}-${size.replace(' ', '')}`, packed.sha256)
-      await storage.put(key, createReadStream(packed.path), { contentLength: packed.size })
-      const read = await readDocument(storage, keys.current, parseCurrentPointer)
-      const hot = {
+      const hot = await uploadRelease(storage, keys, packed, {
         version: `v${run}-${size.replace(' ', '')}`,
-        upgradeId: newUpgradeId(),
-        sourceRef: `sha256:${packed.sha256}`,
         baseRef: 'bench-image',
-        artifact: { key, sha256: packed.sha256, size: packed.size },
-        manifest: packed.manifest,
-        publishedAt: new Date().toISOString(),
-        publishedBy: 'bench',
-      }
+      })
       const done = new Promise((resolve, reject) => {
         relup.once('upgrade:completed', ({ stats }) => resolve(stats))
         relup.once('upgrade:failed', ({ error }) => reject(error))
       })
       const t0 = performance.now()
-      await writeDocument(storage, keys.current, withHotUpgrade(read.document, hot, { setBy: 'bench' }), {
-        ifMatch: read.etag,
-      })
+      await movePointer(storage, keys, hot)
       const stats = await done
       const endToEnd = performance.now() - t0
       samples.push({
@@ -130,8 +108,7 @@ async function measure(label, storage) {
       ),
     })
   }
-  await relup.stop()
-  await engine.close()
+  await machine.stop()
   return rows
 }
 

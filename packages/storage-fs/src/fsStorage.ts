@@ -74,7 +74,7 @@ const TRANSIENT_RETRIES = 3
  * garbage near 20 MB while an artifact downloads inside a live server (64 KB: near 40 MB), and
  * still read 200 MB/s, more than verifying and extracting it can use.
  */
-const READ_CHUNK_BYTES = 64 * 1024
+const READ_CHUNK_BYTES = 16 * 1024
 /** How often a rename is retried when a concurrent delete prunes the folder it goes into. */
 const PRUNED_FOLDER_RETRIES = 5
 

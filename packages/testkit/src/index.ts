@@ -1,1 +1,9 @@
+export {
+  COMPLETED_STATS,
+  DEGRADED_STATS,
+  type FakeFleet,
+  fakeFleet,
+  type MachineBehaviour,
+} from './fakeFleet.js'
 export { type S3rverOptions, type S3rverServer, s3rverEnv, startS3rver } from './s3rver.js'
+export { type OnCleanup, type TestDirs, testDirs } from './testDirs.js'
