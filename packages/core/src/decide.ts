@@ -10,8 +10,13 @@ export type Decision =
   | { action: 'init' }
   /** A cold deploy: this machine's base is new to the pointer. Reset it to this base (compare-and-swap). */
   | { action: 'reset'; fromBaseRef: string }
-  /** This machine is an older generation (its base is among the pointer's previous bases): run base code, touch nothing. */
-  | { action: 'skip'; currentBaseRef: string }
+  /**
+   * Run base code and touch nothing. `older-base`: this machine is an older generation (its base
+   * is among the pointer's previous bases). `base-rebuilt`: its base has the pointer's `baseRef`
+   * but other contents (rebuilt without a new ref), so the fleet's hot upgrades were made for
+   * other code.
+   */
+  | { action: 'skip'; reason: 'older-base' | 'base-rebuilt'; currentBaseRef: string }
   /** Nothing to do: no hot upgrade, or the machine already runs it. */
   | { action: 'noop' }
   /** Apply this hot upgrade. */
@@ -24,17 +29,23 @@ export interface DecideInput {
   baseRef: string
   /** The machine's local marker, or null when it runs base code. */
   marker: LocalMarker | null
+  /** `manifestDigest` of the base release this machine booted from, when its engine reports it. */
+  baseDigest?: string | null | undefined
 }
 
-export function decide({ pointer, baseRef, marker }: DecideInput): Decision {
+export function decide({ pointer, baseRef, marker, baseDigest }: DecideInput): Decision {
   if (pointer === null) return { action: 'init' }
   if (pointer.baseRef !== baseRef) {
     // FlyDeploy resets the pointer whenever the bases differ, so an old machine restarting
     // during a rolling cold deploy points the fleet backwards. A base the pointer has moved
     // away from is an older generation: it must not reset anything.
-    if (pointer.previousBases.includes(baseRef)) return { action: 'skip', currentBaseRef: pointer.baseRef }
+    if (pointer.previousBases.includes(baseRef))
+      return { action: 'skip', reason: 'older-base', currentBaseRef: pointer.baseRef }
     return { action: 'reset', fromBaseRef: pointer.baseRef }
   }
+  // Same ref, other code: a hot upgrade made for the fleet's base must not be laid over it.
+  if (pointer.baseDigest && baseDigest && pointer.baseDigest !== baseDigest)
+    return { action: 'skip', reason: 'base-rebuilt', currentBaseRef: pointer.baseRef }
   const hot = pointer.hot
   if (hot === null) return { action: 'noop' }
   // A marker from another base (a stale state directory) proves nothing about this base.

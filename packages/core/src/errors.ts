@@ -71,12 +71,25 @@ export class DocumentError extends RelupError {
     const field = details.field === '' ? 'the document' : `field "${details.field}"`
     super(
       DocumentError.code,
-      `${where} is malformed: ${field} ${details.problem}. ` +
-        'It was not used; fix or rewrite the document (for the pointer: publish or roll back again).',
+      `${where} is malformed: ${field} ${details.problem}. ${repairAdvice(details.document)}`,
     )
     this.document = details.document
     this.key = details.key
     this.field = details.field
+  }
+}
+
+/** What to run when a document relup keeps in storage is malformed. */
+function repairAdvice(document: string): string {
+  switch (document) {
+    case 'current pointer':
+      return 'It was not used; rewrite it from the publish history with `relup repair --app <app>` (see `relup repair --help`).'
+    case 'lock':
+      return 'It was not used; if no publish is running, remove it with `relup unlock --app <app>`.'
+    case 'local marker':
+      return 'It was not used; the machine downloads its release again.'
+    default:
+      return 'It was not used; fix or rewrite the document.'
   }
 }
 

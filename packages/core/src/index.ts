@@ -29,6 +29,7 @@ export {
   type ManifestDiff,
   type ManifestFile,
   type ModuleManifest,
+  manifestDigest,
   manifestMismatches,
   moduleManifestSchema,
   parseModuleManifest,
@@ -44,6 +45,7 @@ export {
   type HotUpgradeFields,
   hotUpgradeSchema,
   initialPointer,
+  isStaleRead,
   newHotUpgrade,
   PREVIOUS_BASES_LIMIT,
   parseCurrentPointer,
@@ -51,6 +53,7 @@ export {
   resetPointer,
   type UpgradeSignature,
   withHotUpgrade,
+  withoutHotUpgrade,
 } from './pointer.js'
 export {
   type DisposeFailure,

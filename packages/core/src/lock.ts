@@ -3,7 +3,7 @@
  * token (a conditional delete), and it expires so a crashed publisher cannot block forever.
  */
 import { isoDate, nonEmpty } from './patterns.js'
-import { literal, object, parseWith, type Schema, string } from './schema.js'
+import { literal, number, object, optional, parseWith, type Schema, string } from './schema.js'
 
 export interface LockDocument {
   schema: 1
@@ -15,6 +15,9 @@ export interface LockDocument {
   purpose: string
   acquiredAt: string
   expiresAt: string
+  /** The publisher's process and host: a lock left by a process that died on this host can be taken over. */
+  pid?: number | undefined
+  host?: string | undefined
 }
 
 export const lockSchema: Schema<LockDocument> = object<LockDocument>({
@@ -24,6 +27,8 @@ export const lockSchema: Schema<LockDocument> = object<LockDocument>({
   purpose: string(),
   acquiredAt: isoDate,
   expiresAt: isoDate,
+  pid: optional(number({ integer: true, min: 1 })),
+  host: optional(string()),
 })
 
 export function parseLock(input: unknown, key?: string): LockDocument {

@@ -44,6 +44,8 @@ export interface MachineRecord {
   lastResult: LastResult | null
   /** How often the machine refreshes this record; publishers treat it as gone after a few missed beats. */
   heartbeatMs?: number | undefined
+  /** How often the machine reads the pointer: a live machine acknowledges a new upgrade within about this long. */
+  pollIntervalMs?: number | undefined
   /** Set when the machine stopped cleanly: publishers do not wait for it. */
   stoppedAt?: string | null | undefined
   pid?: number | undefined
@@ -73,6 +75,7 @@ export const machineRecordSchema: Schema<MachineRecord> = object<MachineRecord>(
   updatedAt: isoDate,
   lastResult: nullable(lastResultSchema),
   heartbeatMs: optional(number({ min: 0 })),
+  pollIntervalMs: optional(number({ min: 0 })),
   stoppedAt: optional(nullable(isoDate)),
   pid: optional(number({ integer: true, min: 0 })),
   host: optional(string()),

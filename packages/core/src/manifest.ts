@@ -2,6 +2,7 @@
  * The module manifest: what a hot release contains, file by file. The swap engine diffs two
  * manifests to reload only what changed and to refuse what cannot be hot-swapped.
  */
+import { createHash } from 'node:crypto'
 import { sha256Hex } from './patterns.js'
 import { array, nullable, number, object, parseWith, record, type Schema, string } from './schema.js'
 
@@ -96,6 +97,20 @@ export function manifestMismatches(expected: ModuleManifest, actual: ModuleManif
   if (addons(expected) !== addons(actual))
     problems.push(`the native addons listed differ ([${addons(expected)}] → [${addons(actual)}])`)
   return problems
+}
+
+/**
+ * A short content identity of a release (16 hex characters of the sha256 of its files and
+ * addons, in canonical order): the same files give the same digest wherever they were hashed.
+ */
+export function manifestDigest(manifest: ModuleManifest): string {
+  const files = Object.keys(manifest.files)
+    .sort()
+    .map((path) => `${path}\0${manifest.files[path]!.sha256}\0${manifest.files[path]!.size}`)
+  return createHash('sha256')
+    .update(`${files.join('\n')}\n${[...manifest.nativeAddons].sort().join('\n')}`)
+    .digest('hex')
+    .slice(0, 16)
 }
 
 /** The first few problems of `manifestMismatches`, for a message. */

@@ -4,7 +4,7 @@
  * constructors below are the only ways relup changes it.
  */
 import { DocumentError } from './errors.js'
-import { newUpgradeId } from './ids.js'
+import { newToken, newUpgradeId } from './ids.js'
 import { type ModuleManifest, moduleManifestSchema } from './manifest.js'
 import { isoDate, nonEmpty, sha256Hex } from './patterns.js'
 import {
@@ -58,10 +58,22 @@ export interface CurrentPointer {
   /** Bases this pointer has moved away from, newest first: machines still on them are an older generation. */
   previousBases: string[]
   hot: HotUpgrade | null
-  /** Incremented by every write; a machine never goes back to a lower seq. */
+  /** Incremented by every write; a machine never goes back to a lower seq of the same lineage. */
   seq: number
   setAt: string
   setBy: string
+  /**
+   * Random, chosen when the pointer is created and kept by every later write: a pointer deleted
+   * and created again (a new lineage) starts over at seq 1, and machines follow it instead of
+   * ignoring it as a stale read. Absent on pointers written before relup 0.1.
+   */
+  lineage?: string | undefined
+  /**
+   * The content digest (`manifestDigest`) of the base release the machine that wrote this base
+   * booted from: a base rebuilt under the same `baseRef` is told apart from the fleet's. Null or
+   * absent when unknown (written by a publisher, or by an engine that does not report it).
+   */
+  baseDigest?: string | null | undefined
 }
 
 export const hotUpgradeSchema: Schema<HotUpgrade> = object<HotUpgrade>({
@@ -91,6 +103,10 @@ export const currentPointerSchema: Schema<CurrentPointer> = object<CurrentPointe
   seq: number({ integer: true, min: 0 }),
   setAt: isoDate,
   setBy: string(),
+  lineage: optional(
+    string({ pattern: /^[A-Za-z0-9_-]{8,64}$/, what: 'a random id of 8-64 url-safe characters' }),
+  ),
+  baseDigest: optional(nullable(string({ pattern: /^[0-9a-f]{12,64}$/, what: 'a hex digest' }))),
 })
 
 export function parseCurrentPointer(input: unknown, key?: string): CurrentPointer {
@@ -132,12 +148,17 @@ export function parseHotUpgrade(input: unknown, key?: string): HotUpgrade {
 }
 
 interface WriteContext {
-  now?: Date
+  now?: Date | undefined
   setBy: string
 }
 
-/** The first pointer of an app, written by the first machine that boots (create-only). */
-export function initialPointer(app: string, baseRef: string, context: WriteContext): CurrentPointer {
+interface BaseContext extends WriteContext {
+  /** `manifestDigest` of the base release of the machine writing it; null when unknown. */
+  baseDigest?: string | null | undefined
+}
+
+/** The first pointer of an app (a new lineage), written by the first machine that boots (create-only). */
+export function initialPointer(app: string, baseRef: string, context: BaseContext): CurrentPointer {
   return {
     schema: 1,
     app,
@@ -147,7 +168,18 @@ export function initialPointer(app: string, baseRef: string, context: WriteConte
     seq: 1,
     setAt: (context.now ?? new Date()).toISOString(),
     setBy: context.setBy,
+    lineage: newToken().slice(0, 16),
+    baseDigest: context.baseDigest ?? null,
   }
+}
+
+/**
+ * Whether `read` is an out-of-date copy of what this machine already knows (an eventually
+ * consistent replica answering with an older write): lower seq, same lineage. A pointer of
+ * another lineage was deleted and created again; it is followed whatever its seq.
+ */
+export function isStaleRead(known: CurrentPointer, read: CurrentPointer): boolean {
+  return read.seq < known.seq && read.lineage === known.lineage
 }
 
 /**
@@ -155,11 +187,7 @@ export function initialPointer(app: string, baseRef: string, context: WriteConte
  * to the front of `previousBases`, so machines still on it skip upgrades instead of resetting
  * the pointer backwards.
  */
-export function resetPointer(
-  pointer: CurrentPointer,
-  baseRef: string,
-  context: WriteContext,
-): CurrentPointer {
+export function resetPointer(pointer: CurrentPointer, baseRef: string, context: BaseContext): CurrentPointer {
   const previousBases = [pointer.baseRef, ...pointer.previousBases.filter((b) => b !== pointer.baseRef)]
     .filter((b) => b !== baseRef)
     .slice(0, PREVIOUS_BASES_LIMIT)
@@ -167,6 +195,18 @@ export function resetPointer(
     ...pointer,
     baseRef,
     previousBases,
+    hot: null,
+    seq: pointer.seq + 1,
+    setAt: (context.now ?? new Date()).toISOString(),
+    setBy: context.setBy,
+    baseDigest: context.baseDigest ?? null,
+  }
+}
+
+/** Back to the base code (`relup rollback --to base`): same base, no hot upgrade. */
+export function withoutHotUpgrade(pointer: CurrentPointer, context: WriteContext): CurrentPointer {
+  return {
+    ...pointer,
     hot: null,
     seq: pointer.seq + 1,
     setAt: (context.now ?? new Date()).toISOString(),

@@ -75,7 +75,7 @@ const table: { name: string; input: DecideInput; expected: Decision }[] = [
       baseRef: 'image-1',
       marker: null,
     },
-    expected: { action: 'skip', currentBaseRef: 'image-2' },
+    expected: { action: 'skip', reason: 'older-base', currentBaseRef: 'image-2' },
   },
   {
     name: 'an older generation with a hot upgrade on the new base → skip, the upgrade is not for it',
@@ -88,7 +88,7 @@ const table: { name: string; input: DecideInput; expected: Decision }[] = [
       baseRef: 'image-1',
       marker: marker(),
     },
-    expected: { action: 'skip', currentBaseRef: 'image-2' },
+    expected: { action: 'skip', reason: 'older-base', currentBaseRef: 'image-2' },
   },
 ]
 
@@ -107,6 +107,7 @@ describe('decide', () => {
     // An old machine restarts in the middle of the rollout: it must not point the fleet back.
     expect(decide({ pointer: current, baseRef: 'image-1', marker: null })).toEqual({
       action: 'skip',
+      reason: 'older-base',
       currentBaseRef: 'image-2',
     })
     // A hot upgrade published for image-2 reaches the new machines, and only them.
@@ -163,5 +164,36 @@ describe('pointer constructors', () => {
     expect(same.hot?.version).toBe('v2')
     const moved = withHotUpgrade(start, hotUpgrade({ baseRef: 'image-9' }), ctx)
     expect(moved).toMatchObject({ baseRef: 'image-9', previousBases: ['image-1'], seq: 4 })
+  })
+})
+
+describe('decide: a base rebuilt under the same ref', () => {
+  const hot = hotUpgrade({ baseRef: 'image-1' })
+
+  it("skips the fleet's hot upgrade when the pointer knows the base by other contents", () => {
+    expect(
+      decide({
+        pointer: pointer({ hot, baseDigest: 'aaaa1111aaaa1111' }),
+        baseRef: 'image-1',
+        marker: null,
+        baseDigest: 'bbbb2222bbbb2222',
+      }),
+    ).toEqual({ action: 'skip', reason: 'base-rebuilt', currentBaseRef: 'image-1' })
+  })
+
+  it('applies it when the contents match, or when either side does not know them', () => {
+    for (const [known, mine] of [
+      ['aaaa1111aaaa1111', 'aaaa1111aaaa1111'],
+      [null, 'aaaa1111aaaa1111'],
+      ['aaaa1111aaaa1111', undefined],
+    ] as const) {
+      const decision = decide({
+        pointer: pointer({ hot, baseDigest: known }),
+        baseRef: 'image-1',
+        marker: null,
+        baseDigest: mine,
+      })
+      expect(decision).toEqual({ action: 'apply', upgrade: hot })
+    }
   })
 })

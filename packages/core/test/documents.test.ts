@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest'
 import {
   DocumentError,
   encodeDocument,
+  initialPointer,
+  isStaleRead,
   newHotUpgrade,
   parseCurrentPointer,
   parseHotUpgrade,
@@ -10,6 +12,9 @@ import {
   parseMachineRecord,
   parseMachineResult,
   parseModuleManifest,
+  resetPointer,
+  withHotUpgrade,
+  withoutHotUpgrade,
 } from '../src/index.js'
 import { hotUpgrade, marker, pointer } from './fixtures.js'
 
@@ -216,5 +221,40 @@ describe('newHotUpgrade', () => {
 
   it('refuses fields machines would refuse to parse', () => {
     expect(() => newHotUpgrade({ ...fields, version: '' })).toThrow(DocumentError)
+  })
+})
+
+describe('pointer lineage', () => {
+  const ctx = { setBy: 'machine:m1' }
+
+  it('a first pointer starts a lineage that every later write keeps', () => {
+    const first = initialPointer('chat', 'image-1', { ...ctx, baseDigest: 'aaaa1111aaaa1111' })
+    expect(first.lineage).toMatch(/^[A-Za-z0-9_-]{16}$/)
+    expect(first.baseDigest).toBe('aaaa1111aaaa1111')
+    const published = withHotUpgrade(first, hotUpgrade({ baseRef: 'image-1' }), ctx)
+    const reset = resetPointer(published, 'image-2', ctx)
+    const base = withoutHotUpgrade(published, ctx)
+    for (const next of [published, reset, base]) expect(next.lineage).toBe(first.lineage)
+    expect(base).toMatchObject({ hot: null, baseRef: 'image-1', seq: published.seq + 1 })
+    expect(parseCurrentPointer(JSON.stringify(published))).toEqual(published)
+  })
+
+  it('a lower seq of the same lineage is a stale read; any seq of a new lineage is not', () => {
+    const known = { ...initialPointer('chat', 'image-1', ctx), seq: 74 }
+    const stale = { ...known, seq: 2 }
+    const recreated = { ...initialPointer('chat', 'image-1', ctx), seq: 1 }
+    expect(isStaleRead(known, stale)).toBe(true)
+    expect(isStaleRead(known, recreated)).toBe(false)
+    expect(isStaleRead(known, { ...known, seq: 75 })).toBe(false)
+    // Pointers written before lineages existed: seq alone, as before.
+    const { lineage: _, ...legacy } = known
+    expect(isStaleRead(legacy, { ...legacy, seq: 2 })).toBe(true)
+  })
+
+  it('a malformed pointer or lock says which command rewrites it', () => {
+    expect(() => parseCurrentPointer('garbage{{{ not json', 'relup/chat/current.json')).toThrow(
+      /relup repair --app/,
+    )
+    expect(() => parseLock('{}', 'relup/chat/lock.json')).toThrow(/relup unlock --app/)
   })
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { diffManifests, manifestMismatches, summarizeMismatches } from '../src/index.js'
+import { diffManifests, manifestDigest, manifestMismatches, summarizeMismatches } from '../src/index.js'
 import { manifest } from './fixtures.js'
 
 describe('diffManifests', () => {
@@ -62,5 +62,15 @@ describe('manifestMismatches', () => {
   it('summarizes long lists', () => {
     const problems = Array.from({ length: 7 }, (_, i) => `p${i}`)
     expect(summarizeMismatches(problems)).toBe('p0; p1; p2; p3; p4; and 2 more')
+  })
+})
+
+describe('manifestDigest', () => {
+  it('is the same for the same files in any order, and differs when a file does', () => {
+    const a = manifest({ 'a.js': 'a', 'b.js': 'b' })
+    const reordered = { ...a, files: { 'b.js': a.files['b.js']!, 'a.js': a.files['a.js']! } }
+    expect(manifestDigest(a)).toMatch(/^[0-9a-f]{16}$/)
+    expect(manifestDigest(reordered)).toBe(manifestDigest(a))
+    expect(manifestDigest(manifest({ 'a.js': 'a', 'b.js': 'c' }))).not.toBe(manifestDigest(a))
   })
 })

@@ -64,10 +64,20 @@ try {
   )
 
   const installStarted = performance.now()
-  run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], {
-    cwd: project,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  })
+  try {
+    run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], {
+      cwd: project,
+      stdio: ['ignore', 'ignore', 'inherit'],
+      // npm retries an unreachable registry for minutes: fail with a reason instead.
+      timeout: 90_000,
+    })
+  } catch (error) {
+    throw new Error(
+      `npm install of the packed tarballs did not finish (${error.code ?? error.message}): the registry must be ` +
+        'reachable (behind a TLS-intercepting proxy, Node needs NODE_EXTRA_CA_CERTS); set RELUP_SKIP_INSTALL_SMOKE=1 to skip this test offline',
+      { cause: error },
+    )
+  }
   const installTime = seconds(installStarted)
   const topLevel = readdirSync(join(project, 'node_modules')).filter((name) => !name.startsWith('.'))
   const relup = readdirSync(join(project, 'node_modules', '@relup'))

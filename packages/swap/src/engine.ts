@@ -16,7 +16,7 @@ import {
 } from './errors.js'
 import { Gate } from './gate.js'
 import { createModuleHandle, createUnitHandle } from './handles.js'
-import { hostRequireFrom } from './hostRequire.js'
+import { defaultResolveFrom, hostRequireFrom, resolveFromDirectory } from './hostRequire.js'
 import { loadBase } from './load.js'
 import { withConsoleDefaults } from './logger.js'
 import { type LoadSettings, Release } from './release.js'
@@ -92,8 +92,10 @@ export class SwapEngine<Deps = unknown> {
     const dir = resolve(options.releaseDir)
     const verified = await verifyRelease(dir, { published: options.manifest })
     if (!verified.ok) throw new ReleaseLoadError(dir, verified.problem, { cause: verified.cause })
+    const resolveFrom = options.resolveFrom ?? defaultResolveFrom()
     const settings: LoadSettings = {
-      hostRequire: options.hostRequire ?? hostRequireFrom(options.resolveFrom ?? process.cwd()),
+      hostRequire: options.hostRequire ?? hostRequireFrom(resolveFrom),
+      resolvesFrom: options.hostRequire ? 'the hostRequire you passed' : resolveFromDirectory(resolveFrom),
       eagerCompile: options.compile !== 'lazy',
       entries: options.entries,
     }

@@ -63,6 +63,8 @@ const blame = (error: unknown, path: string) => {
 /** How the engine loads every release (`createSwapEngine` options). */
 export interface LoadSettings {
   hostRequire: NodeJS.Require
+  /** Where `hostRequire` resolves from (for the message when a host package is missing). */
+  resolvesFrom: string
   /** Compile every function of a module up front (see `evaluateScript`). */
   eagerCompile: boolean
   /** Release-relative paths evaluated when a release loads. Default: every hot script. */
@@ -160,13 +162,33 @@ export class Release {
 
   require(from: ModuleRecord, specifier: string): any {
     const target = this.resolve(from, specifier)
-    if ('host' in target) return this.settings.hostRequire(target.host)
+    if ('host' in target) return this.requireHost(from, target.host)
     from.deps.add(target.hot)
     if (isNativeAddon(target.hot)) {
       if (!from.loadsAddons) throw new NativeAddonRequireError(target.hot, from.path)
       return this.settings.hostRequire(join(this.dir, target.hot))
     }
     return this.load(target.hot).module.exports
+  }
+
+  /** A host package: shared by every release, resolved from the app (see `resolveFrom`). */
+  private requireHost(from: ModuleRecord, specifier: string): any {
+    try {
+      return this.settings.hostRequire(specifier)
+    } catch (error) {
+      const code = (error as { code?: unknown }).code
+      if (code !== 'MODULE_NOT_FOUND' || !String((error as Error).message).includes(`'${specifier}'`))
+        throw error
+      throw Object.assign(
+        new Error(
+          `Cannot find package '${specifier}' required by hot module ${from.path}: host packages resolve from ` +
+            `${this.settings.resolvesFrom} (the app's entry script by default). Install it there, or pass ` +
+            "createSwapEngine({ resolveFrom: import.meta.url }) from the app's cold entry.",
+          { cause: error },
+        ),
+        { code: 'MODULE_NOT_FOUND' },
+      )
+    }
   }
 
   resolveFilename(from: ModuleRecord, specifier: string): string {

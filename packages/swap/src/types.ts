@@ -10,7 +10,8 @@ export interface SwapEngineOptions<Deps = unknown> {
   manifest?: ModuleManifest
   /**
    * Where bare specifiers (`node:*`, packages in `node_modules`) are resolved from: a file path, a
-   * directory or a `file:` URL (e.g. `import.meta.url` of the cold entry). Default `process.cwd()`.
+   * directory or a `file:` URL (e.g. `import.meta.url` of the cold entry). Default: the directory
+   * of the script Node was started with (`process.argv[1]`), else the working directory.
    */
   resolveFrom?: string | URL
   /** A host `require` to use for bare specifiers instead of `createRequire(resolveFrom)`. */
