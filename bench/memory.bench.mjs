@@ -1,7 +1,8 @@
 // Memory: 1,000 upgrades, each to a distinct version (different source text) of a ~1 MB hot
 // bundle. heapUsed after gc() at upgrade 0, 100 and 1,000, for relup's own evaluator and cache
-// beside the naive approach users reach for: native `import()` of a new URL per version, which
-// Node can never unload. Goal: relup grows ≤ 5 MB.
+// (a CommonJS bundle, and an ES module written in TypeScript that the engine transforms, with its
+// transform cache and source maps) beside the naive approach users reach for: native `import()`
+// of a new URL per version, which Node can never unload. Goal: relup grows ≤ 5 MB, both bundles.
 // The naive side runs in a child process (its heap would otherwise pollute relup's numbers) and
 // stops early if it runs out of its time budget; the rest is then extrapolated, and labelled so.
 // Run: pnpm --filter @relup/swap build && node --expose-gc bench/memory.bench.mjs
@@ -10,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { bundleSource, writeBundleRelease } from './fixtures/swap/releases.mjs'
+import { bundleSource, writeBundleRelease, writeTypedBundleRelease } from './fixtures/swap/releases.mjs'
 import { printTable, round, writeResult } from './lib.mjs'
 
 const UPGRADES = 1_000
@@ -35,19 +36,20 @@ async function settledHeap() {
 }
 
 /** relup: alternate two release directories, each rewritten with the next version's bundle. */
-async function measureRelup(root) {
+async function measureRelup(root, typed) {
   const { createSwapEngine } = await import('@relup/swap')
-  const dirs = [join(root, 'a'), join(root, 'b')]
-  writeBundleRelease(dirs[0], 'v0', BUNDLE_BYTES)
+  const dirs = [join(root, typed ? 'ts-a' : 'a'), join(root, typed ? 'ts-b' : 'b')]
+  const writeBundle = typed ? writeTypedBundleRelease : writeBundleRelease
+  writeBundle(dirs[0], 'v0', BUNDLE_BYTES)
   const logger = { debug() {}, info() {}, warn() {}, error: (message) => console.error(message) }
   const engine = await createSwapEngine({ releaseDir: dirs[0], version: 'v0', logger })
-  const bundle = engine.module('bundle.js')
+  const bundle = engine.module(typed ? 'bundle.ts' : 'bundle.js')
   const sessions = engine.unit('sessions')
   const samples = { 0: await settledHeap() }
   const started = performance.now()
   for (let n = 1; n <= UPGRADES; n++) {
     const dir = dirs[n % 2]
-    writeBundleRelease(dir, `v${n}`, BUNDLE_BYTES)
+    writeBundle(dir, `v${n}`, BUNDLE_BYTES)
     await engine.upgrade(dir, { version: `v${n}` })
     bundle.handle({ n })
     await sessions.hit()
@@ -97,7 +99,8 @@ try {
     })
     if (child.status !== 0) throw new Error(`naive side failed: ${child.stderr || child.signal}`)
     const naive = JSON.parse(child.stdout.trim().split('\n').at(-1))
-    const relup = await measureRelup(root)
+    const relup = await measureRelup(root, false)
+    const typed = await measureRelup(root, true)
 
     const heapAt = (side, n) => side.samples[n]
     const naiveAt1000 =
@@ -107,6 +110,7 @@ try {
           (UPGRADES - naive.iterations)
     const naiveExtrapolated = naive.iterations < UPGRADES
     const relupGrowth = mb(heapAt(relup, UPGRADES) - heapAt(relup, 0))
+    const typedGrowth = mb(heapAt(typed, UPGRADES) - heapAt(typed, 0))
     const naiveGrowth = mb(naiveAt1000 - heapAt(naive, 0))
     const rows = [
       {
@@ -116,6 +120,14 @@ try {
         'heap@1000_MB': round(mb(heapAt(relup, UPGRADES)), 1),
         growth_MB: round(relupGrowth, 1),
         note: `${relup.iterations} upgrades measured in ${round(relup.seconds, 1)} s`,
+      },
+      {
+        approach: 'relup, ES module + TypeScript bundle (transformed)',
+        'heap@0_MB': round(mb(heapAt(typed, 0)), 1),
+        'heap@100_MB': round(mb(heapAt(typed, 100)), 1),
+        'heap@1000_MB': round(mb(heapAt(typed, UPGRADES)), 1),
+        growth_MB: round(typedGrowth, 1),
+        note: `${typed.iterations} upgrades measured in ${round(typed.seconds, 1)} s`,
       },
       {
         approach: 'naive import() of a new URL per version',
@@ -132,9 +144,10 @@ try {
       rows,
       `Memory: ${UPGRADES} upgrades of a ~${BUNDLE_BYTES / 1e6} MB hot bundle, heapUsed after gc()`,
     )
-    const met = relupGrowth <= GOAL_GROWTH_MB
+    const met = relupGrowth <= GOAL_GROWTH_MB && typedGrowth <= GOAL_GROWTH_MB
     console.log(
-      `\ngoal: relup heap growth ≤ ${GOAL_GROWTH_MB} MB over ${UPGRADES} upgrades → ${met ? 'met' : 'NOT met'}`,
+      `\ngoal: relup heap growth ≤ ${GOAL_GROWTH_MB} MB over ${UPGRADES} upgrades → CommonJS ` +
+        `${relupGrowth <= GOAL_GROWTH_MB ? 'met' : 'NOT met'}, ES module + TypeScript ${typedGrowth <= GOAL_GROWTH_MB ? 'met' : 'NOT met'}`,
     )
     writeResult('memory', {
       upgrades: UPGRADES,
@@ -142,6 +155,7 @@ try {
       goal: { growthMb: GOAL_GROWTH_MB },
       met,
       relup: { heapUsed: relup.samples, growthMb: relupGrowth, seconds: relup.seconds },
+      relupEsmTypeScript: { heapUsed: typed.samples, growthMb: typedGrowth, seconds: typed.seconds },
       naiveImport: {
         heapUsed: naive.samples,
         iterationsMeasured: naive.iterations,

@@ -46,7 +46,7 @@ async function main(config: DemoConfig): Promise<void> {
       history.push({ version: event.version, at: new Date().toISOString(), pauseMs: event.stats.pauseMs })
   })
 
-  const storage = openStorage(config.storage)
+  const storage = await openStorage(config.storage)
   // Before listen: a hot upgrade already published for this base is applied before the first request.
   const relup = await startRelup({
     app: config.app,
@@ -106,14 +106,23 @@ async function main(config: DemoConfig): Promise<void> {
   const server = createServer((req, res) => void dispatch(req, res))
   const connections = trackConnections(server)
   server.listen(config.port, config.host)
-  await Promise.race([
-    once(server, 'listening'),
-    once(server, 'error').then(([error]) => {
-      throw new Error(
-        `cannot listen on ${config.host}:${config.port} (${(error as Error).message}); set PORT (0 = any free port)`,
-      )
-    }),
-  ])
+  try {
+    await Promise.race([
+      once(server, 'listening'),
+      once(server, 'error').then(([error]) => {
+        throw new Error(
+          `cannot listen on ${config.host}:${config.port} (${(error as Error).message}); set PORT (0 = any free port)`,
+        )
+      }),
+    ])
+  } catch (error) {
+    // The runtime has announced this machine: say it stopped before exiting, or every publish
+    // waits for a machine that will never answer.
+    await relup.stop()
+    await engine.close()
+    await storage.close?.()
+    throw error
+  }
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : config.port
   const ready = {

@@ -132,7 +132,7 @@ async function publish(version: string, storageUrl: string, storageDir: string):
   const machine = outcome?.machines?.find((m: { machineId: string }) => m.machineId === MACHINE_ID)
   check(machine?.status === 'completed', `the machine did not complete ${version}: ${run.stdout}`)
   // The machine's own result document has the details the CLI summary leaves out.
-  const storage = openStorage(storageUrl)
+  const storage = await openStorage(storageUrl)
   try {
     const read = await readDocument(
       storage,

@@ -2,11 +2,13 @@
  * The one shape of a `relup` command. `defineCommand` does what every command needs before its
  * own code runs: parse its flags on top of the global ones, answer `--help`, require the app
  * (`--app` or `RELUP_APP`) and open the storage (`--storage`, `RELUP_STORAGE` or the default),
- * closing it however the command ends.
+ * closing it however the command ends; for a cancellable command, turn SIGINT/SIGTERM into a
+ * cancellation (exit 130/143). Advice that says `--app <app>` names the app.
  */
-import type { Storage } from '@relup/core'
-import { DEFAULT_STORAGE, openStorage } from '@relup/publisher'
+import { isRelupError, type Storage } from '@relup/core'
+import { CancelledError, DEFAULT_STORAGE, openStorage } from '@relup/publisher'
 import { type FlagValues, type GLOBAL_OPTIONS, type OptionSpec, parse, requireApp } from './args.js'
+import { cancelOnSignals } from './cancel.js'
 import type { Io, Output } from './output.js'
 
 type Flags<F extends OptionSpec> = F & typeof GLOBAL_OPTIONS
@@ -25,6 +27,8 @@ export interface CommandInput<F extends OptionSpec = Record<never, never>> {
   flag(name: FlagName<F, 'boolean'>): boolean
   /** `--prefix`: the key prefix (default `relup/<app>/`). */
   prefix: string | undefined
+  /** Aborted on SIGINT/SIGTERM (cancellable commands only). */
+  signal: AbortSignal | undefined
 }
 
 export interface CommandSpec<F extends OptionSpec, A extends boolean, S extends boolean> {
@@ -38,6 +42,8 @@ export interface CommandSpec<F extends OptionSpec, A extends boolean, S extends 
   needsApp?: A
   /** Open the storage before `run` and close it after: `input.storage`. */
   needsStorage?: S
+  /** SIGINT/SIGTERM abort `input.signal`; a `CancelledError` then exits 130/143. */
+  cancellable?: boolean
   run(
     input: CommandInput<F> &
       (A extends true ? { app: string } : unknown) &
@@ -72,15 +78,30 @@ export function defineCommand<
       }
       const input = inputOf(values, positionals, io, out)
       const app = spec.needsApp ? requireApp(input.string('app'), io.env) : undefined
-      if (!spec.needsStorage) return spec.run({ ...input, app } as unknown as Input)
-      const storage = openStorage(input.string('storage') ?? io.env.RELUP_STORAGE ?? DEFAULT_STORAGE, io.cwd)
+      const url = input.string('storage') ?? io.env.RELUP_STORAGE ?? DEFAULT_STORAGE
+      const storage = spec.needsStorage ? await openStorage(url, { cwd: io.cwd, env: io.env }) : undefined
+      const cancel = spec.cancellable ? cancelOnSignals(out) : undefined
       try {
-        return await spec.run({ ...input, app, storage } as unknown as Input)
+        return await spec.run({ ...input, app, storage, signal: cancel?.signal } as unknown as Input)
+      } catch (error) {
+        if (cancel?.received && error instanceof CancelledError) {
+          out.error(error.message)
+          return cancel.exitCode
+        }
+        throw app ? namingApp(error, app) : error
       } finally {
-        await storage.close?.()
+        cancel?.dispose()
+        await storage?.close?.()
       }
     },
   }
+}
+
+/** Core's advice for malformed documents says `relup repair --app <app>`: name the app. */
+function namingApp(error: unknown, app: string): unknown {
+  if (isRelupError(error) && error.message.includes('--app <app>'))
+    error.message = error.message.replaceAll('--app <app>', `--app ${app}`)
+  return error
 }
 
 /** The input before its flag names are typed by a command's spec. */
@@ -94,5 +115,13 @@ function inputOf(values: FlagValues, positionals: string[], io: Io, out: Output)
     const value = values[name]
     return typeof value === 'string' ? value : undefined
   }
-  return { io, out, positionals, string, flag: (name) => values[name] === true, prefix: string('prefix') }
+  return {
+    io,
+    out,
+    positionals,
+    string,
+    flag: (name) => values[name] === true,
+    prefix: string('prefix'),
+    signal: undefined,
+  }
 }

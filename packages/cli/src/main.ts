@@ -1,16 +1,17 @@
 /**
  * `relup <command>`: dispatch over the defined commands, help, and turning errors into a message
  * with the next step and an exit code (0 ok, 1 the operation failed, 2 usage or configuration,
- * 3 lock held).
+ * 3 lock held; 130/143 a cancelled publish, see command.ts).
  */
 import { readFileSync } from 'node:fs'
 import { isRelupError } from '@relup/core'
-import { LockHeldError } from '@relup/publisher'
+import { LockHeldError, StorageAdapterMissingError } from '@relup/publisher'
 import type { Command } from './command.js'
 import { doctorCommand } from './commands/doctor.js'
 import { keygenCommand } from './commands/keygen.js'
 import { packCommand } from './commands/pack.js'
 import { publishCommand } from './commands/publish.js'
+import { repairCommand } from './commands/repair.js'
 import { rollbackCommand } from './commands/rollback.js'
 import { statusCommand } from './commands/status.js'
 import { unlockCommand } from './commands/unlock.js'
@@ -21,6 +22,7 @@ const commands: readonly Command[] = [
   publishCommand,
   statusCommand,
   rollbackCommand,
+  repairCommand,
   unlockCommand,
   packCommand,
   doctorCommand,
@@ -78,7 +80,7 @@ export async function run(
     out.error(error instanceof Error ? error.message : String(error))
     if (error instanceof UsageError) return 2
     if (error instanceof LockHeldError) return 3
-    if (isRelupError(error, 'ERR_RELUP_CONFIG')) return 2
+    if (isRelupError(error, 'ERR_RELUP_CONFIG') || error instanceof StorageAdapterMissingError) return 2
     return 1
   }
 }

@@ -1,4 +1,8 @@
-/** Where the CLI writes: results to stdout, progress to stderr (only on a terminal, never with --json). */
+/**
+ * Where the CLI writes: results to stdout, progress to stderr (only on a terminal, never with
+ * --json). A reader that goes away (`relup status | head -5`) is not an error: what is left to
+ * write is dropped, and the command ends with its own exit code.
+ */
 export interface Io {
   stdout: NodeJS.WritableStream & { isTTY?: boolean }
   stderr: NodeJS.WritableStream & { isTTY?: boolean }
@@ -6,14 +10,27 @@ export interface Io {
   cwd: string
 }
 
+type Stream = Io['stdout']
+
 export class Output {
   readonly json: boolean
   readonly #io: Io
+  readonly #closed = new Set<Stream>()
+  readonly #warnings: string[] = []
   #progressShown = false
 
   constructor(io: Io, json: boolean) {
     this.#io = io
     this.json = json
+    for (const stream of [io.stdout, io.stderr]) {
+      // EPIPE (the reader closed the pipe) and any later write error: stop writing there, quietly.
+      stream.on?.('error', () => this.#closed.add(stream))
+    }
+  }
+
+  #write(stream: Stream, text: string): void {
+    if (this.#closed.has(stream) || (stream as { destroyed?: boolean }).destroyed) return
+    stream.write(text)
   }
 
   get interactive(): boolean {
@@ -24,41 +41,53 @@ export class Output {
   line(text = ''): void {
     if (this.json) return
     this.#clearProgress()
-    this.#io.stdout.write(`${text}\n`)
+    this.#write(this.#io.stdout, `${text}\n`)
   }
 
   /** A step of a long operation: shown on a terminal, quiet otherwise. */
   step(text: string): void {
     if (!this.interactive) return
     this.#clearProgress()
-    this.#io.stderr.write(`• ${text}\n`)
+    this.#write(this.#io.stderr, `• ${text}\n`)
   }
 
   warn(text: string): void {
+    this.#warnings.push(text)
     this.#clearProgress()
-    if (!this.json) this.#io.stderr.write(`warning: ${text}\n`)
+    if (!this.json) this.#write(this.#io.stderr, `warning: ${text}\n`)
   }
 
   /** A progress line rewritten in place (terminal only). */
   progress(text: string): void {
     if (!this.interactive) return
-    this.#io.stderr.write(`\r\x1b[2K${text}`)
+    this.#write(this.#io.stderr, `\r\x1b[2K${text}`)
     this.#progressShown = true
   }
 
   error(text: string): void {
     this.#clearProgress()
-    if (this.json) this.#io.stdout.write(`${JSON.stringify({ ok: false, error: text })}\n`)
-    else this.#io.stderr.write(`error: ${text}\n`)
+    // An error document carries the warnings given before it (a lock taken over, then a failure).
+    if (this.json)
+      this.#write(
+        this.#io.stdout,
+        `${JSON.stringify({ ok: false, error: text, ...(this.#warnings.length > 0 ? { warnings: [...this.#warnings] } : {}) }, null, 2)}\n`,
+      )
+    else this.#write(this.#io.stderr, `error: ${text}\n`)
   }
 
-  data(value: unknown): void {
-    if (this.json) this.#io.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
+  /**
+   * The command's result, in --json mode only. Every command's JSON has `warnings` (all given
+   * so far) and `replacedLock` (whose deploy lock it took over, and why; null when none).
+   */
+  data(value: Record<string, unknown>): void {
+    if (!this.json) return
+    const document = { ...value, replacedLock: value.replacedLock ?? null, warnings: [...this.#warnings] }
+    this.#write(this.#io.stdout, `${JSON.stringify(document, null, 2)}\n`)
   }
 
   #clearProgress(): void {
     if (this.#progressShown) {
-      this.#io.stderr.write('\r\x1b[2K')
+      this.#write(this.#io.stderr, '\r\x1b[2K')
       this.#progressShown = false
     }
   }

@@ -1,8 +1,8 @@
 /** The table a publish or rollback ends with, and its progress lines. */
 import type { DisposeFailure, MachineResult } from '@relup/core'
-import type { MachineOutcome, PublishOutcome, Reporter } from '@relup/publisher'
+import type { MachineOutcome, Reporter, RollbackOutcome } from '@relup/publisher'
 import type { Output } from './output.js'
-import { ms, table } from './output.js'
+import { ago, ms, table } from './output.js'
 
 const disposeErrorsOf = (result: MachineResult | null): DisposeFailure[] => result?.stats?.disposeErrors ?? []
 
@@ -15,6 +15,7 @@ function describeDisposeErrors(result: MachineResult | null): string {
 
 function statusCell(o: MachineOutcome): string {
   if (o.status === 'timed-out') return o.result ? 'timed out (pending)' : 'timed out (no answer)'
+  if (o.status === 'absent') return `absent (last seen ${o.lastSeen ? ago(o.lastSeen) : 'never'})`
   return o.degraded ? 'completed (degraded)' : o.status
 }
 
@@ -24,7 +25,7 @@ export function reporterFor(out: Output): Reporter {
     warn: (message) => out.warn(message),
     progress: (p) =>
       out.progress(
-        `${p.done} of ${p.expected} machines done · ${p.completed} completed · ${p.failed} failed · ${p.pending} in progress`,
+        `${p.done} of ${p.expected} machines done · ${p.completed} completed · ${p.failed} failed · ${p.pending} in progress${p.absent ? ` · ${p.absent} absent` : ''}`,
       ),
     result: (r: MachineResult) => {
       if (r.status === 'failed') out.warn(`${r.machineId} failed: ${r.error?.message ?? 'unknown error'}`)
@@ -36,26 +37,54 @@ export function reporterFor(out: Output): Reporter {
   }
 }
 
-export function printOutcome(out: Output, outcome: PublishOutcome, verb: string): void {
+/** The last line: "all N upgraded" only when every machine waited for completed and none was left out. */
+function verdict(outcome: RollbackOutcome, degraded: number): string {
+  const count = (status: MachineOutcome['status']) =>
+    outcome.outcomes.filter((o) => o.status === status).length
+  const total = outcome.outcomes.length + outcome.missing
+  const completed = count('completed')
+  const others = outcome.otherBaseMachines.length
+  const seconds = (outcome.durationMs / 1000).toFixed(1)
+  const leftOut = others > 0 ? `${others} live machine(s) on other bases left out` : ''
+  if (total === 0)
+    return `done in ${seconds} s; no machine was waited for (start one, or pass --expect <n>)${leftOut ? `; ${leftOut} (exit code ${outcome.ok ? 0 : 1})` : ''}`
+  if (completed === total && others === 0) {
+    const restart = `${degraded} of them degraded (old instances failed to dispose): restart ${degraded === 1 ? 'it' : 'them'} when convenient`
+    return `all ${total} machine(s) upgraded in ${seconds} s${degraded > 0 ? `, ${restart}` : ''}`
+  }
+  const parts = [
+    count('failed') > 0 ? `${count('failed')} failed` : '',
+    count('timed-out') + outcome.missing > 0 ? `${count('timed-out') + outcome.missing} timed out` : '',
+    count('absent') > 0 ? `${count('absent')} absent (not waited for)` : '',
+    leftOut,
+  ].filter(Boolean)
+  return `${completed} of ${total} machine(s) upgraded in ${seconds} s${degraded > 0 ? ` (${degraded} degraded)` : ''}; ${parts.join(', ')} (exit code ${outcome.ok ? 0 : 1})`
+}
+
+export function printOutcome(out: Output, outcome: RollbackOutcome, verb: string): void {
   const { upgrade } = outcome
   const degraded = outcome.outcomes.filter((o) => o.degraded).length
   out.data({
     ok: outcome.ok,
-    version: upgrade.version,
-    upgradeId: upgrade.upgradeId,
-    baseRef: upgrade.baseRef,
-    artifact: upgrade.artifact,
+    version: upgrade?.version ?? null,
+    upgradeId: upgrade?.upgradeId ?? null,
+    baseRef: outcome.baseRef,
+    artifact: upgrade?.artifact ?? null,
     artifactReused: outcome.artifactReused,
-    signed: upgrade.signature !== undefined,
+    signed: upgrade?.signature !== undefined,
     waited: outcome.waited,
     missing: outcome.missing,
     degraded,
+    absent: outcome.outcomes.filter((o) => o.status === 'absent').length,
+    otherBaseMachines: outcome.otherBaseMachines,
+    replacedLock: outcome.replacedLock,
     durationMs: Math.round(outcome.durationMs),
     machines: outcome.outcomes.map((o) => ({
       machineId: o.machineId,
       region: o.region,
       status: o.status,
       degraded: o.degraded,
+      lastSeen: o.lastSeen,
       modulesReloaded: o.result?.stats?.modulesReloaded ?? null,
       moduleNames: o.result?.stats?.moduleNames ?? null,
       unitsMigrated: o.result?.stats?.unitsMigrated ?? null,
@@ -68,9 +97,17 @@ export function printOutcome(out: Output, outcome: PublishOutcome, verb: string)
     })),
   })
   if (out.json) return
+  if (!upgrade) {
+    out.line(`${verb} the base code of ${outcome.baseRef}: machines that start boot it`)
+    return
+  }
   out.line(`${verb} ${upgrade.version} (upgrade ${upgrade.upgradeId}) on base ${upgrade.baseRef}`)
   if (!outcome.waited) {
     out.line('not waiting for machines (--no-wait); follow with `relup status`')
+    if (outcome.otherBaseMachines.length > 0)
+      out.line(
+        `${outcome.otherBaseMachines.length} live machine(s) on other bases left out (exit code ${outcome.ok ? 0 : 1})`,
+      )
     return
   }
   if (outcome.outcomes.length > 0) {
@@ -91,16 +128,10 @@ export function printOutcome(out: Output, outcome: PublishOutcome, verb: string)
     )
   }
   if (outcome.missing > 0) out.line(`${outcome.missing} expected machine(s) never answered (timed out)`)
-  const completed = outcome.outcomes.filter((o) => o.status === 'completed').length
-  const total = outcome.outcomes.length + outcome.missing
+  for (const m of outcome.otherBaseMachines)
+    out.line(
+      `left out: ${m.machineId} runs base ${m.baseRef} (${m.version ?? 'base code'}), seen ${ago(m.lastSeen)}`,
+    )
   out.line()
-  const seconds = (outcome.durationMs / 1000).toFixed(1)
-  const restart = `${degraded} of them degraded (old instances failed to dispose): restart ${degraded === 1 ? 'it' : 'them'} when convenient`
-  out.line(
-    total === 0
-      ? `done in ${seconds} s; no machine was waited for (start one, or pass --expect <n>)`
-      : outcome.ok
-        ? `all ${total} machine(s) upgraded in ${seconds} s${degraded > 0 ? `, ${restart}` : ''}`
-        : `${completed} of ${total} machine(s) upgraded${degraded > 0 ? ` (${degraded} degraded)` : ''}; the others failed or timed out (exit code 1)`,
-  )
+  out.line(verdict(outcome, degraded))
 }

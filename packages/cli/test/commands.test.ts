@@ -33,7 +33,7 @@ describe('relup (no command, help, errors)', () => {
     expect((await cli(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+/)
   })
 
-  it.each(['publish', 'status', 'rollback', 'unlock', 'pack', 'doctor', 'keygen'])(
+  it.each(['publish', 'status', 'rollback', 'repair', 'unlock', 'pack', 'doctor', 'keygen'])(
     '%s --help explains it',
     async (command) => {
       const result = await cli([command, '--help'])
@@ -59,7 +59,7 @@ describe('relup (no command, help, errors)', () => {
 
   it('the app and the storage can come from RELUP_APP and RELUP_STORAGE', async () => {
     const url = freshMemoryUrl()
-    await bootPointer(openStorage(url))
+    await bootPointer(await openStorage(url))
     const result = await cli(['status', '--json'], { RELUP_APP: APP, RELUP_STORAGE: url })
     expect(result.code).toBe(0)
     expect(JSON.parse(result.stdout)).toMatchObject({ app: APP, storage: expect.stringMatching(/^memory:/) })
@@ -81,7 +81,7 @@ describe('relup (no command, help, errors)', () => {
 describe('relup status', () => {
   it('shows the pointer and flags machines that are behind or failed', async () => {
     const url = freshMemoryUrl()
-    const storage = openStorage(url)
+    const storage = await openStorage(url)
     await bootPointer(storage)
     await announceMachine(storage, 'm-ok')
     await announceMachine(storage, 'm-behind')
@@ -97,6 +97,7 @@ describe('relup status', () => {
       '--version',
       'v2',
       '--no-wait',
+      '--allow-other-bases',
     ])
     expect(published.code).toBe(0)
     const hot = (await pointerOf(storage)).hot!
@@ -107,12 +108,13 @@ describe('relup status', () => {
       hotRef: hot.sourceRef,
     })
     const human = await cli(['status', '--app', APP, '--storage', url])
-    expect(human.code).toBe(0)
+    // A machine behind the pointer needs attention: status exits 1, so it can gate CI.
+    expect(human.code).toBe(1)
+    expect(human.stdout).toMatch(/needs attention: 1 machine\(s\) behind \(exit code 1\)/)
     expect(human.stdout).toMatch(/hot\s+v2 · upgrade [0-9A-Z]{26} · published .* by /)
     expect(human.stdout).toMatch(/m-ok\s+ams\s+v2\s+[0-9a-f]{12}.*ok/)
     expect(human.stdout).toMatch(/m-behind\s+ams\s+base.*<< BEHIND/)
     expect(human.stdout).toMatch(/m-old.*<< OLDER BASE/)
-    expect(human.stdout).toMatch(/1 machine\(s\) behind or failed/)
     const json = JSON.parse((await cli(['status', '--app', APP, '--storage', url, '--json'])).stdout)
     expect(json.pointer.hot.version).toBe('v2')
     expect(
@@ -128,7 +130,7 @@ describe('relup status', () => {
 
   it('shows a machine whose last upgrade completed degraded, and flags it', async () => {
     const url = freshMemoryUrl()
-    const storage = openStorage(url)
+    const storage = await openStorage(url)
     await bootPointer(storage)
     expect(
       (
@@ -170,7 +172,7 @@ describe('relup status', () => {
       /m-leaky\s+ams\s+v2\s+[0-9a-f]{12}\s+completed \(degraded\) v2\s+.*<< DEGRADED/,
     )
     expect(human.stdout).toMatch(/1 machine\(s\) degraded: .*restart it when convenient/)
-    expect(human.stdout).not.toMatch(/behind or failed/)
+    expect(human.stdout).not.toMatch(/needs attention/)
     const json = JSON.parse((await cli(['status', '--app', APP, '--storage', url, '--json'])).stdout)
     const leaky = json.machines.find((m: { machineId: string }) => m.machineId === 'm-leaky')
     expect(leaky).toMatchObject({ state: 'degraded', lastResult: { degraded: true } })
@@ -185,7 +187,7 @@ describe('relup status', () => {
 describe('relup rollback', () => {
   it('points back at the previous version under a new upgrade id, or at --to', async () => {
     const url = freshMemoryUrl()
-    const storage = openStorage(url)
+    const storage = await openStorage(url)
     await bootPointer(storage)
     for (const v of ['v1', 'v2', 'v3']) {
       expect(
@@ -210,7 +212,7 @@ describe('relup rollback', () => {
 
   it('waits for the machines like publish does', async () => {
     const url = freshMemoryUrl()
-    const storage = openStorage(url)
+    const storage = await openStorage(url)
     await bootPointer(storage)
     await announceMachine(storage, 'm1')
     simulateMachines(storage, { m1: 'complete' })
@@ -239,7 +241,7 @@ describe('relup rollback', () => {
 
   it('with nothing published says there is nothing to roll back', async () => {
     const url = freshMemoryUrl()
-    await bootPointer(openStorage(url))
+    await bootPointer(await openStorage(url))
     const result = await cli(['rollback', '--app', APP, '--storage', url])
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(/runs no hot upgrade: there is nothing to roll back/)

@@ -55,7 +55,7 @@ export interface AttemptFailed {
 export type AttemptOutcome = AttemptSucceeded | AttemptFailed
 
 export async function attemptUpgrade(ctx: RuntimeContext, input: AttemptInput): Promise<AttemptOutcome> {
-  const { options, baseRef } = ctx
+  const { options, baseRef, baseDigest } = ctx
   const { upgrade, attempt, reporter } = input
   const started = performance.now()
   const startedAt = new Date().toISOString()
@@ -95,6 +95,9 @@ export async function attemptUpgrade(ctx: RuntimeContext, input: AttemptInput): 
       artifactSha256: upgrade.artifact.sha256,
       releaseDir: release.dir,
       appliedAt: new Date().toISOString(),
+      // What a restart boots when the pointer's upgrade cannot be applied (lastGood.ts).
+      upgrade,
+      baseDigest,
     }
     const markerWritten = await writeMarker(options.stateDir, marker).then(
       () => true,

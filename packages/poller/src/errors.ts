@@ -32,3 +32,29 @@ export class AmbiguousVersionError extends RelupError {
     )
   }
 }
+
+/** Another live process already runs with this machine id and state directory. */
+export class MachineIdInUseError extends RelupError {
+  static readonly code = 'ERR_RELUP_MACHINE_ID_IN_USE'
+  readonly machineId: string
+  readonly pid: number
+  constructor(machineId: string, stateDir: string, holder: { pid: number; host: string | null }) {
+    super(
+      MachineIdInUseError.code,
+      `machine id ${JSON.stringify(machineId)} is already in use by ${holder.pid === process.pid ? 'another relup runtime in this process' : `process ${holder.pid}${holder.host ? ` on ${holder.host}` : ''}`} (state directory ${stateDir}); every process needs its own: set RELUP_MACHINE_ID (the machineId option) and RELUP_STATE_DIR (stateDir) per process, or leave both unset (PM2 and node:cluster workers then get their own)`,
+    )
+    this.machineId = machineId
+    this.pid = holder.pid
+  }
+}
+
+/** This machine's base has the pointer's `baseRef` but other contents: it was rebuilt under the same ref. */
+export class BaseRebuiltError extends RelupError {
+  static readonly code = 'ERR_RELUP_BASE_REBUILT'
+  constructor(baseRef: string, digests: { machine: string; fleet: string }) {
+    super(
+      BaseRebuiltError.code,
+      `this machine's base was rebuilt under the same baseRef ${JSON.stringify(baseRef)} (its base digest ${digests.machine}, the fleet's ${digests.fleet}): it runs its fresh base code and applies none of the fleet's hot upgrades, which were made for other code. Set a new RELUP_BASE_REF (the baseRef option) for every build, e.g. the image digest or the git sha, and restart it`,
+    )
+  }
+}

@@ -1,7 +1,13 @@
 export type { AttemptPhase } from './attempt.js'
 export { backoffDelay, jittered } from './backoff.js'
 export { currentVsn, type VersionInfo } from './currentVsn.js'
-export { AmbiguousVersionError, ArtifactMissingError, StartupError } from './errors.js'
+export {
+  AmbiguousVersionError,
+  ArtifactMissingError,
+  BaseRebuiltError,
+  MachineIdInUseError,
+  StartupError,
+} from './errors.js'
 export { type Logger, quietLogger, silentLogger } from './logger.js'
 export { markerPath, readMarker } from './markerFile.js'
 export type { EngineStats, RelupOptions, UpgradeEngine } from './options.js'

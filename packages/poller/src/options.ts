@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto'
-import { hostname, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ArchiveLimits } from '@relup/artifact'
 import {
@@ -8,9 +8,11 @@ import {
   type EngineStats,
   type Logger,
   type ModuleManifest,
+  manifestDigest,
   type Storage,
 } from '@relup/core'
 import { quietLogger } from './logger.js'
+import { defaultMachineId } from './machineId.js'
 
 /** Core's `EngineStats`, under the name this package has always exported. */
 export type { EngineStats }
@@ -34,6 +36,22 @@ export interface UpgradeEngine {
    * never prunes these. Optional: without it, only the running release and the one before stay.
    */
   releaseDirsInUse?(): string[]
+  /**
+   * The manifest of the live release. Read once at `start()`, before any upgrade: its digest is
+   * the identity of the base this process booted from, so a base rebuilt under the same
+   * `baseRef` is told apart. Optional: without it, a rebuilt base goes unnoticed.
+   */
+  readonly manifest?: ModuleManifest | undefined
+}
+
+/** The digest of the release `engine` runs (read before any upgrade: its base), or null when it does not say. */
+export function baseDigestOf(engine: UpgradeEngine, logger: Logger): string | null {
+  try {
+    return engine.manifest ? manifestDigest(engine.manifest) : null
+  } catch (error) {
+    logger.warn({ err: error }, 'the engine could not give its manifest; a rebuilt base will go unnoticed')
+    return null
+  }
 }
 
 export interface RelupOptions {
@@ -43,7 +61,11 @@ export interface RelupOptions {
   engine: UpgradeEngine
   /** The cold build this process booted from. Default: `RELUP_BASE_REF`, then `FLY_IMAGE_REF`; none → development mode. */
   baseRef?: string | undefined
-  /** Default: `FLY_MACHINE_ID`, then the hostname. */
+  /**
+   * Default: `RELUP_MACHINE_ID`; else `FLY_MACHINE_ID` or the hostname, followed by `-<n>` for a
+   * PM2 instance (`NODE_APP_INSTANCE`) or `-w<id>` for a node:cluster worker. Two live processes
+   * with the same id and state directory are refused (`MachineIdInUseError`).
+   */
   machineId?: string | undefined
   /** Default: `FLY_REGION`, else null. */
   region?: string | undefined
@@ -66,6 +88,11 @@ export interface RelupOptions {
   /** First retry of a failed upgrade after this many ms, doubling up to `retryMaxDelay` (default 5,000 / 300,000). */
   retryBaseDelay?: number | undefined
   retryMaxDelay?: number | undefined
+  /**
+   * Attempts of one failed upgrade (the first included) before the machine gives up on it until
+   * something new is published (default 5: with the default delays, the last within about 40-75 s).
+   */
+  maxAttempts?: number | undefined
   /** During a storage outage, polls back off from `pollInterval` up to this many ms (default 15,000). */
   maxPollBackoff?: number | undefined
   /** How often the machine refreshes `machines/<id>.json`, ms (default 60,000). */
@@ -91,6 +118,7 @@ export interface ResolvedOptions {
   limits: Partial<ArchiveLimits> | undefined
   retryBaseDelay: number
   retryMaxDelay: number
+  maxAttempts: number
   maxPollBackoff: number
   heartbeatInterval: number
   startupTimeout: number
@@ -100,6 +128,13 @@ const positive = (name: string, value: number | undefined, fallback: number) => 
   const v = value ?? fallback
   if (!Number.isFinite(v) || v <= 0)
     throw new ConfigError(name, `${name} must be a positive number of milliseconds, got ${value}`)
+  return v
+}
+
+const count = (name: string, value: number | undefined, fallback: number) => {
+  const v = value ?? fallback
+  if (!Number.isInteger(v) || v < 1)
+    throw new ConfigError(name, `${name} must be a whole number of at least 1, got ${value}`)
   return v
 }
 
@@ -123,7 +158,7 @@ export function resolveOptions(options: RelupOptions): ResolvedOptions {
       'startRelup needs an `engine` with an upgrade() method (createSwapEngine from @relup/swap)',
     )
   }
-  const machineId = options.machineId ?? env('FLY_MACHINE_ID') ?? hostname()
+  const machineId = options.machineId ?? defaultMachineId()
   if (!/^[A-Za-z0-9._+@=-]{1,128}$/.test(machineId)) {
     throw new ConfigError(
       'machineId',
@@ -154,6 +189,7 @@ export function resolveOptions(options: RelupOptions): ResolvedOptions {
     limits: options.limits,
     retryBaseDelay: positive('retryBaseDelay', options.retryBaseDelay, 5000),
     retryMaxDelay: positive('retryMaxDelay', options.retryMaxDelay, 300_000),
+    maxAttempts: count('maxAttempts', options.maxAttempts, 5),
     maxPollBackoff: positive('maxPollBackoff', options.maxPollBackoff, 15_000),
     heartbeatInterval: positive('heartbeatInterval', options.heartbeatInterval, 60_000),
     startupTimeout: positive('startupTimeout', options.startupTimeout, 30_000),

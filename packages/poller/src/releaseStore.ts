@@ -58,13 +58,14 @@ export async function discardRelease(release: ObtainedRelease): Promise<void> {
 }
 
 /**
- * Keep the running release and the one before it (two versions, as Erlang does), and every
- * directory the engine still loads files from (a module unchanged since an older release keeps
- * that release's `__dirname`); remove the rest.
+ * Keep the running release and the one before it (two versions, as Erlang does), the one the
+ * marker on disk names (the last good release a restart boots), and every directory the engine
+ * still loads files from (a module unchanged since an older release keeps that release's
+ * `__dirname`); remove the rest.
  */
 export async function pruneReleases(
   ctx: RuntimeContext,
-  releases: { running: LocalMarker; previous: LocalMarker | null },
+  releases: { running: LocalMarker; previous: LocalMarker | null; onDisk: LocalMarker | null },
 ): Promise<void> {
   const { engine, logger } = ctx.options
   let inUse: string[]
@@ -74,7 +75,7 @@ export async function pruneReleases(
     logger.warn({ err: error }, 'the engine could not say which releases it uses; keeping them all')
     return
   }
-  const kept = [releases.running.releaseDir, releases.previous?.releaseDir]
+  const kept = [releases.running.releaseDir, releases.previous?.releaseDir, releases.onDisk?.releaseDir]
     .filter((dir) => dir !== undefined)
     .map((dir) => resolve(dir))
   const root = releasesRoot(ctx)

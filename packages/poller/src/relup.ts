@@ -5,8 +5,8 @@
  * lifecycle (start → poll → apply → stop); the state it moves through is `state.ts`.
  */
 import { EventEmitter } from 'node:events'
-import { decide, type HotUpgrade, relupKeys } from '@relup/core'
-import { type AttemptOutcome, attemptUpgrade } from './attempt.js'
+import { mkdir } from 'node:fs/promises'
+import { type Decision, decide, isRelupError, relupKeys } from '@relup/core'
 import { backoffDelay, jittered } from './backoff.js'
 import {
   registerRuntime,
@@ -16,10 +16,11 @@ import {
   versionInfo,
 } from './currentVsn.js'
 import { StartupError } from './errors.js'
+import { acquireMachineLock, type MachineLock } from './machineLock.js'
 import { readMarker } from './markerFile.js'
-import { type RelupOptions, type ResolvedOptions, resolveOptions } from './options.js'
+import { baseDigestOf, type RelupOptions, type ResolvedOptions, resolveOptions } from './options.js'
 import { type MalformedPointer, type PointerRead, PointerReader } from './pointerReader.js'
-import { prepareReleases, pruneReleases } from './releaseStore.js'
+import { prepareReleases } from './releaseStore.js'
 import { Reporter } from './reporter.js'
 import { readUntil, replayPointer } from './startupReplay.js'
 import {
@@ -31,12 +32,14 @@ import {
   reduce,
 } from './state.js'
 import type { RelupEvents, RelupState, RuntimeContext } from './types.js'
+import { Upgrader } from './upgrader.js'
 
 /** What a runtime with a base works with; development mode never has one. */
 interface Live {
   ctx: RuntimeContext
   reader: PointerReader
   reporter: Reporter
+  upgrader: Upgrader
 }
 
 type StartupOutcome = { ok: true } | { ok: false; error: unknown; pointerSettled: boolean }
@@ -45,6 +48,7 @@ export class Relup extends EventEmitter<RelupEvents> {
   readonly #o: ResolvedOptions
   #state: RuntimeState = initialState
   #live: Live | null = null
+  #lock: MachineLock | null = null
   #timer: NodeJS.Timeout | null = null
   /** The startup replay or the poll in progress: what `stop()` and `checkNow()` wait for. */
   #busy: Promise<unknown> | null = null
@@ -76,19 +80,39 @@ export class Relup extends EventEmitter<RelupEvents> {
       this.#dispatch({ type: 'development' })
       logger.warn(
         { app: this.#o.app },
-        'development mode: no baseRef (set the baseRef option, RELUP_BASE_REF or FLY_IMAGE_REF); hot upgrades are neither replayed nor polled',
+        'development mode: no baseRef, so hot upgrades are neither replayed nor polled; to use them, give every cold build its own base ref: the baseRef option, RELUP_BASE_REF (e.g. the image digest or git sha) or FLY_IMAGE_REF',
       )
       return
     }
     const ctx: RuntimeContext = {
       options: this.#o,
       baseRef,
+      // Before any upgrade: the engine's manifest is still the base's.
+      baseDigest: baseDigestOf(this.#o.engine, logger),
       keys: relupKeys(this.#o.app, { prefix: this.#o.prefix }),
       startedAt: new Date(),
     }
-    const live: Live = { ctx, reader: new PointerReader(ctx), reporter: new Reporter(ctx) }
+    try {
+      await mkdir(this.#o.stateDir, { recursive: true })
+      this.#lock = await acquireMachineLock(this.#o.stateDir, this.#o.machineId)
+    } catch (error) {
+      unregisterRuntime(this.#versionSource)
+      this.#dispatch({ type: 'stop' })
+      this.#dispatch({ type: 'stopped' })
+      throw error
+    }
+    const reporter = new Reporter(ctx)
+    const upgrader = new Upgrader(ctx, reporter, {
+      state: () => this.#state,
+      dispatch: (event) => this.#dispatch(event),
+      emit: (event, ...args) => this.emit(event, ...(args as never)),
+    })
+    const live: Live = { ctx, reader: new PointerReader(ctx), reporter, upgrader }
     this.#live = live
-    const startup = await this.#whileBusy(this.#startup(live))
+    const startup = await this.#whileBusy(this.#startup(live)).catch(async (error: unknown) => {
+      await this.stop() // the state directory is unusable: give the lock back
+      throw error
+    })
     if (!startup.ok) {
       const { error } = startup
       if (this.#o.onStartupFailure === 'throw') {
@@ -97,12 +121,17 @@ export class Relup extends EventEmitter<RelupEvents> {
           ? error
           : new StartupError(`relup startup replay failed: ${(error as Error).message}`, { cause: error })
       }
-      logger.error(
-        { err: error },
-        startup.pointerSettled
-          ? 'the startup upgrade failed; booting on the code this process has and retrying it with backoff'
-          : 'startup replay failed; booting on the code this process has and retrying in the background',
-      )
+      const running = this.#state.running
+      const what = running ? `${running.version}, its last good release` : 'the base code'
+      const why = isRelupError(error, 'ERR_RELUP_STORAGE_TRANSPORT') ? ' (storage did not answer)' : ''
+      // A malformed pointer was reported as it was read: one error line is enough.
+      if (!isRelupError(error, 'ERR_RELUP_DOCUMENT'))
+        logger.error(
+          { err: error },
+          startup.pointerSettled
+            ? `the startup upgrade failed; booting on ${what} and retrying it with backoff`
+            : `the startup replay could not finish${why}; booting on ${what}; polls finish it once the pointer can be read`,
+        )
     }
     if (this.#lifecycle() === 'starting')
       await this.#whileBusy(
@@ -117,9 +146,16 @@ export class Relup extends EventEmitter<RelupEvents> {
 
   /**
    * Read the local marker, settle the pointer, then apply the upgrade it names. Throws only when
-   * the state directory cannot be created; any other failure is an outcome the caller boots on.
+   * the state directory cannot be created; any other failure is an outcome the caller boots on:
+   * the last good release when there is one (an upgrade that failed restores it itself).
    */
   async #startup(live: Live): Promise<StartupOutcome> {
+    const outcome = await this.#replay(live)
+    if (!outcome.ok && !outcome.pointerSettled) await live.upgrader.restoreLastGood(null)
+    return outcome
+  }
+
+  async #replay(live: Live): Promise<StartupOutcome> {
     const { ctx, reader, reporter } = live
     await prepareReleases(ctx)
     const marker = await readMarker(this.#o.stateDir).catch((error: unknown) => {
@@ -140,9 +176,10 @@ export class Relup extends EventEmitter<RelupEvents> {
       }
       if (replay.status === 'unchanged') throw new Error('unreachable: startup reads are unconditional')
       this.#dispatch({ type: 'startup-settled' })
+      await this.#settledOn(live, replay.decision, true)
       if (replay.due === null || this.#lifecycle() !== 'starting') return { ok: true }
       // A failed apply is reported and scheduled for a retry with backoff; the pointer is settled.
-      const outcome = await this.#apply(live, replay.due, true)
+      const outcome = await live.upgrader.apply(replay.due, true)
       return outcome.ok ? { ok: true } : { ok: false, error: outcome.error, pointerSettled: true }
     } catch (error) {
       return { ok: false, error, pointerSettled: false }
@@ -185,10 +222,11 @@ export class Relup extends EventEmitter<RelupEvents> {
       } else if (read.status === 'not-found') {
         this.#once('pointer-missing', () =>
           logger.warn(
-            'the pointer disappeared from storage; keeping the running code (a restarting machine re-creates it)',
+            'the pointer disappeared from storage; keeping the running code and following whatever pointer appears next (a restarting machine or `relup publish --base-ref` creates one)',
           ),
         )
       }
+      if (read.status === 'ok') this.#logged.delete('pointer-missing') // say it again if it goes again
       await this.#evaluate(live)
       if (
         this.#lifecycle() === 'running' &&
@@ -229,6 +267,7 @@ export class Relup extends EventEmitter<RelupEvents> {
     if (replay.status !== 'settled') return false
     // The upgrade it names is applied by `#evaluate`, which respects a failed attempt's backoff.
     this.#dispatch({ type: 'startup-settled' })
+    await this.#settledOn(live, replay.decision, false)
     return true
   }
 
@@ -240,75 +279,29 @@ export class Relup extends EventEmitter<RelupEvents> {
   async #evaluate(live: Live): Promise<void> {
     const pointer = live.reader.known?.pointer
     if (!pointer || this.#lifecycle() !== 'running') return
-    const decision = decide({ pointer, baseRef: live.ctx.baseRef, marker: this.#state.running })
+    const { baseRef, baseDigest } = live.ctx
+    const decision = decide({ pointer, baseRef, marker: this.#state.running, baseDigest })
     switch (decision.action) {
       case 'skip':
-        this.#once(`skip:${pointer.baseRef}`, () =>
-          this.#o.logger.info(
-            { current: pointer.baseRef },
-            'the fleet moved to a newer base; this machine keeps its code',
-          ),
-        )
+      case 'reset': // only a starting machine resets the pointer
+        return live.reporter.keptOut(pointer, decision)
+      case 'apply':
+        // Not while backing off after a failure, nor once given up on (maxAttempts).
+        if (live.upgrader.due(decision.upgrade.upgradeId)) await live.upgrader.apply(decision.upgrade, false)
         return
-      case 'reset':
-        this.#once(`reset:${pointer.baseRef}`, () =>
-          this.#o.logger.warn(
-            { current: pointer.baseRef },
-            'the pointer names a base this machine does not know; only a starting machine resets it (restart this one to make its base current)',
-          ),
-        )
-        return
-      case 'apply': {
-        const attempts = this.#state.attempts.get(decision.upgrade.upgradeId)
-        if (attempts && attempts.nextAt > Date.now()) return // backing off after a failure
-        await this.#apply(live, decision.upgrade, false)
-        return
-      }
     }
   }
 
-  // ---- applying ------------------------------------------------------------------------------
-
-  async #apply(live: Live, upgrade: HotUpgrade, startup: boolean): Promise<AttemptOutcome> {
-    const { logger } = this.#o
-    const { reporter, ctx } = live
-    const previous = this.#state.running
-    const attempt = (this.#state.attempts.get(upgrade.upgradeId)?.count ?? 0) + 1
-    this.emit('upgrade:started', { upgrade, attempt, startup })
-    logger.info(
-      { version: upgrade.version, upgradeId: upgrade.upgradeId, attempt },
-      `applying ${upgrade.version}`,
-    )
-    const outcome = await attemptUpgrade(ctx, {
-      upgrade,
-      attempt,
-      running: previous,
-      diskMarker: this.#state.diskMarker,
-      reporter,
-    })
-    const report = { upgrade, attempt, startedAt: outcome.startedAt }
-    if (outcome.ok) {
-      const { marker, stats } = outcome
-      this.#dispatch({ type: 'upgrade-applied', marker, markerWritten: outcome.markerWritten })
-      const last = await reporter.completed({ ...report, running: marker, stats })
-      await pruneReleases(ctx, { running: marker, previous })
-      // Last, so that whoever sees lastUpgrade (or the event) sees a finished upgrade.
-      this.#dispatch({ type: 'upgrade-reported', last })
-      this.emit('upgrade:completed', { upgrade, stats, startup })
-    } else {
-      const { error, reported } = outcome
-      const retryInMs = backoffDelay(attempt, this.#o.retryBaseDelay, this.#o.retryMaxDelay)
-      this.#dispatch({
-        type: 'upgrade-failed',
-        upgradeId: upgrade.upgradeId,
-        attempt,
-        nextAt: Date.now() + retryInMs,
-      })
-      const last = await reporter.failed({ ...report, running: previous, error, reported, retryInMs })
-      this.#dispatch({ type: 'upgrade-reported', last })
-      this.emit('upgrade:failed', { upgrade, error, attempt, retryInMs, startup })
-    }
-    return outcome
+  /**
+   * What the startup replay settled on: a skip is said once. At a blocking startup, a pointer
+   * without hot code for this base (a rollback to base, a new pointer) makes base code the last
+   * good, so a later restart without storage does not boot the hot release run before it.
+   */
+  async #settledOn(live: Live, decision: Decision, blocking: boolean): Promise<void> {
+    const pointer = live.reader.known?.pointer
+    if (decision.action === 'skip' && pointer) return live.reporter.keptOut(pointer, decision)
+    if (blocking && pointer?.hot === null && pointer.baseRef === live.ctx.baseRef)
+      await live.upgrader.forgetLastGood()
   }
 
   // ---- on demand, and stopping -----------------------------------------------------------------
@@ -342,6 +335,8 @@ export class Relup extends EventEmitter<RelupEvents> {
       const { running, lastUpgrade: last } = this.#state
       await this.#live.reporter.stoppedRecord({ running, last, stoppedAt: new Date() })
     }
+    await this.#lock?.release().catch(() => {})
+    this.#lock = null
     if (this.#lifecycle() === 'stopping') this.#dispatch({ type: 'stopped' })
   }
 

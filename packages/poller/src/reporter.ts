@@ -1,10 +1,14 @@
 /**
  * What a machine tells the fleet through storage: a result per attempt
- * (`results/<upgradeId>/<machineId>.json`), its machine record (`machines/<machineId>.json`) and
- * a failed result for a malformed pointer that names an upgrade, so a publisher never waits on it.
+ * (`results/<upgradeId>/<machineId>.json`), its machine record (`machines/<machineId>.json`), and
+ * a failed result for an upgrade it cannot take (a malformed pointer that names one, a base
+ * rebuilt under the pointer's ref), so a publisher never waits on it; and, once, to the operator,
+ * why it keeps out of the fleet's upgrades.
  */
 import { hostname } from 'node:os'
 import {
+  type CurrentPointer,
+  type Decision,
   type HotUpgrade,
   type LastResult,
   type LocalMarker,
@@ -15,6 +19,7 @@ import {
   writeDocument,
 } from '@relup/core'
 import { versionInfo } from './currentVsn.js'
+import { BaseRebuiltError } from './errors.js'
 import type { MalformedPointer } from './pointerReader.js'
 import type { LastUpgrade, RuntimeContext } from './types.js'
 
@@ -43,6 +48,9 @@ interface AttemptReport {
 export class Reporter {
   readonly #ctx: RuntimeContext
   readonly #badPointers = new Set<string>()
+  readonly #refused = new Set<string>()
+  #rebuiltSaid = false
+  readonly #keptOutSaid = new Set<string>()
   #recordWrittenAt = 0
 
   constructor(ctx: RuntimeContext) {
@@ -85,6 +93,8 @@ export class Reporter {
       updatedAt: new Date().toISOString(),
       lastResult: last ? lastResult(last) : null,
       heartbeatMs: options.heartbeatInterval,
+      // A live machine acknowledges a new upgrade (its `pending` result) within about this long.
+      pollIntervalMs: options.pollInterval,
       stoppedAt: stoppedAt ? stoppedAt.toISOString() : null,
       pid: process.pid,
       host: hostname(),
@@ -133,13 +143,17 @@ export class Reporter {
   }
 
   async failed(
-    report: AttemptReport & { error: Error; reported: ResultError; retryInMs: number },
+    report: AttemptReport & { error: Error; reported: ResultError; retryInMs: number | null },
   ): Promise<LastUpgrade> {
     const { logger } = this.#ctx.options
     const { upgrade, attempt, startedAt, running, error, reported, retryInMs } = report
+    const next =
+      retryInMs === null
+        ? `giving up after ${attempt} attempt${attempt === 1 ? '' : 's'} until something new is published (fix it and publish again, or roll back)`
+        : `retrying in ${Math.round(retryInMs / 1000)} s`
     logger.error(
       { err: error, version: upgrade.version, attempt, retryInMs },
-      `upgrade to ${upgrade.version} failed (${reported.phase}); still running ${running?.version ?? 'the base code'}, retrying in ${Math.round(retryInMs / 1000)} s`,
+      `upgrade to ${upgrade.version} failed (${reported.phase}); still running ${running?.version ?? 'the base code'}, ${next}`,
     )
     const last = lastUpgrade(report, { status: 'failed', stats: null, error: reported })
     await this.result(upgrade.upgradeId, {
@@ -153,6 +167,60 @@ export class Reporter {
     }).catch((writeError: unknown) => logger.warn({ err: writeError }, 'could not write the failed result'))
     await this.machineRecord({ running, last }).catch(() => {})
     return last
+  }
+
+  /**
+   * `decide()` kept this machine out of the pointer's upgrade. An older generation keeps its code
+   * quietly (one info line per base); a running machine does not reset the pointer to its base
+   * (one warning). A base rebuilt under the pointer's `baseRef`: one error line saying so and what
+   * to set, and a failed result for each upgrade it will not try (a publisher waits for every
+   * machine of the pointer's base, so silence would cost it its whole timeout).
+   */
+  async keptOut(pointer: CurrentPointer, decision: Decision & { action: 'skip' | 'reset' }): Promise<void> {
+    const { baseRef, baseDigest, options } = this.#ctx
+    if (decision.action === 'reset' || decision.reason === 'older-base') {
+      const said = `${decision.action}:${pointer.baseRef}`
+      if (this.#keptOutSaid.has(said)) return
+      this.#keptOutSaid.add(said)
+      if (decision.action === 'reset')
+        options.logger.warn(
+          { current: pointer.baseRef },
+          'the pointer names a base this machine does not know; only a starting machine resets it (restart this one to make its base current)',
+        )
+      else
+        options.logger.info(
+          { baseRef, current: pointer.baseRef },
+          'the fleet moved to a newer base; this machine keeps its code and leaves the pointer alone',
+        )
+      return
+    }
+    const error = new BaseRebuiltError(baseRef, {
+      machine: baseDigest ?? 'unknown',
+      fleet: pointer.baseDigest ?? 'unknown',
+    })
+    if (!this.#rebuiltSaid) {
+      this.#rebuiltSaid = true
+      options.logger.error(
+        { code: error.code, baseRef, baseDigest, fleetBaseDigest: pointer.baseDigest },
+        error.message,
+      )
+    }
+    const upgrade = pointer.hot
+    if (upgrade === null || this.#refused.has(upgrade.upgradeId)) return
+    this.#refused.add(upgrade.upgradeId)
+    const now = new Date().toISOString()
+    await this.result(upgrade.upgradeId, {
+      version: upgrade.version,
+      status: 'failed',
+      attempt: 1,
+      startedAt: now,
+      finishedAt: now,
+      stats: null,
+      error: { code: error.code, message: error.message, phase: 'base' },
+    }).catch((writeError: unknown) => {
+      this.#refused.delete(upgrade.upgradeId) // the next poll tries again
+      options.logger.warn({ err: writeError }, 'could not write the failed result')
+    })
   }
 
   /** Once per malformed document: log it, and fail the upgrade it names (if it names one legibly). */

@@ -6,6 +6,7 @@
  */
 import {
   type CurrentPointer,
+  type Decision,
   decide,
   type HotUpgrade,
   initialPointer,
@@ -22,8 +23,11 @@ import type { RuntimeContext } from './types.js'
 const MAX_ROUNDS = 10
 
 export type ReplayOutcome =
-  /** The pointer names this base (or an older machine leaves it alone); `due` is the upgrade to apply. */
-  | { status: 'settled'; due: HotUpgrade | null }
+  /**
+   * The pointer names this base (or this machine leaves it alone: an older or rebuilt base);
+   * `due` is the upgrade to apply, `decision` what `decide()` said (the caller reports a skip).
+   */
+  | { status: 'settled'; due: HotUpgrade | null; decision: Decision }
   /** A malformed pointer: nothing to decide on. The caller reports it. */
   | { status: 'malformed'; read: MalformedPointer }
   /** Still the malformed pointer read before (a 304): nothing new to decide on. */
@@ -38,9 +42,9 @@ export interface ReplayInput {
 }
 
 export async function replayPointer(ctx: RuntimeContext, input: ReplayInput): Promise<ReplayOutcome> {
-  const { options, baseRef, keys } = ctx
+  const { options, baseRef, baseDigest, keys } = ctx
   const { storage, logger } = options
-  const context = { setBy: `machine:${options.machineId}` }
+  const context = { setBy: `machine:${options.machineId}`, baseDigest }
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const read = await input.read(round)
     if (read.status === 'malformed') return { status: 'malformed', read }
@@ -56,13 +60,14 @@ export async function replayPointer(ctx: RuntimeContext, input: ReplayInput): Pr
       if (put.status === 'precondition-failed') continue // another machine was first: read theirs
       input.reader.accept(next, put.etag)
       logger.info({ baseRef }, 'first boot of the app: wrote the initial pointer')
-      return { status: 'settled', due: null }
+      return { status: 'settled', due: null, decision: { action: 'init' } }
     }
-    const decision = decide({ pointer: current.pointer, baseRef, marker: input.running })
+    const decision = decide({ pointer: current.pointer, baseRef, marker: input.running, baseDigest })
     switch (decision.action) {
       case 'init': // only for an absent pointer, handled above
       case 'noop':
-        return { status: 'settled', due: null }
+      case 'skip': // an older generation, or a base rebuilt under the same ref: the caller says which
+        return { status: 'settled', due: null, decision }
       case 'reset': {
         const next = resetPointer(current.pointer, baseRef, context)
         const put = await writeDocument(storage, keys.current, next, { ifMatch: current.etag })
@@ -72,16 +77,10 @@ export async function replayPointer(ctx: RuntimeContext, input: ReplayInput): Pr
           { baseRef, from: decision.fromBaseRef },
           'cold deploy detected: the pointer now names this base',
         )
-        return { status: 'settled', due: null }
+        return { status: 'settled', due: null, decision }
       }
-      case 'skip':
-        logger.info(
-          { baseRef, current: decision.currentBaseRef },
-          'this machine runs an older base than the pointer; running base code and leaving the pointer alone',
-        )
-        return { status: 'settled', due: null }
       case 'apply':
-        return { status: 'settled', due: decision.upgrade }
+        return { status: 'settled', due: decision.upgrade, decision }
     }
   }
   throw new StartupError(
@@ -89,7 +88,11 @@ export async function replayPointer(ctx: RuntimeContext, input: ReplayInput): Pr
   )
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
+/**
+ * Not unref'd: before `listen()` nothing else may keep the process alive, and a process whose
+ * startup is still retrying must not exit as if it had finished.
+ */
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** Read the pointer unconditionally, retrying transport failures until the deadline (epoch ms). */
 export async function readUntil(

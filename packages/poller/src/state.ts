@@ -24,10 +24,10 @@ const transitions: Record<LifecycleEvent, Partial<Record<Lifecycle, Lifecycle>>>
   stopped: { stopping: 'stopped' },
 }
 
-/** Failed attempts of one upgrade, and when the next one is due (epoch ms). */
+/** Failed attempts of one upgrade, and when the next one is due (epoch ms; null: no more, `maxAttempts` reached). */
 export interface Attempts {
   count: number
-  nextAt: number
+  nextAt: number | null
 }
 
 export interface Outage {
@@ -64,7 +64,9 @@ export type RuntimeEvent =
   | { type: 'storage-answered' }
   /** The engine swapped the upgrade in (and `markerWritten`: the marker on disk says so). */
   | { type: 'upgrade-applied'; marker: LocalMarker; markerWritten: boolean }
-  | { type: 'upgrade-failed'; upgradeId: string; attempt: number; nextAt: number }
+  | { type: 'upgrade-failed'; upgradeId: string; attempt: number; nextAt: number | null }
+  /** The pointer's upgrade could not be applied at startup: the machine booted its last good release instead. */
+  | { type: 'release-restored'; marker: LocalMarker }
   /** The attempt's result and the machine record are written: the upgrade is finished. */
   | { type: 'upgrade-reported'; last: LastUpgrade }
 
@@ -127,6 +129,8 @@ export function reduce(state: RuntimeState, event: RuntimeEvent): RuntimeState {
       attempts.set(event.upgradeId, { count: event.attempt, nextAt: event.nextAt })
       return { ...state, attempts }
     }
+    case 'release-restored':
+      return { ...state, running: event.marker, diskMarker: event.marker }
     case 'upgrade-reported':
       return { ...state, lastUpgrade: event.last }
   }
@@ -157,7 +161,7 @@ export function publicState(
     upgradeCount: state.upgradeCount,
     consecutiveFailures: state.outage?.failures ?? 0,
     upgradeFailures: pending?.count ?? 0,
-    nextRetry: pending ? new Date(pending.nextAt) : null,
+    nextRetry: pending?.nextAt != null ? new Date(pending.nextAt) : null,
     nextPoll: state.nextPoll,
     pointerSeq: pointer.pointer?.seq ?? null,
   }

@@ -14,6 +14,11 @@ export interface RuntimeContext {
   readonly options: ResolvedOptions
   /** The cold build this process booted from. */
   readonly baseRef: string
+  /**
+   * `manifestDigest` of the base release, read from the engine at start (null when the engine
+   * does not report its manifest): what tells a base rebuilt under the same `baseRef` apart.
+   */
+  readonly baseDigest: string | null
   readonly keys: RelupKeys
   readonly startedAt: Date
 }
@@ -40,7 +45,10 @@ export interface RelupState {
   upgradeCount: number
   /** Consecutive failed polls (a storage outage). */
   consecutiveFailures: number
-  /** Consecutive failed attempts of the pending upgrade, and when the next one is due. */
+  /**
+   * Failed attempts of the pointer's upgrade, and when the next one is due: null when there is
+   * none, or when the machine gave up after `maxAttempts` (until something new is published).
+   */
   upgradeFailures: number
   nextRetry: Date | null
   nextPoll: Date | null
@@ -51,7 +59,14 @@ export interface RelupEvents {
   'upgrade:started': [{ upgrade: HotUpgrade; attempt: number; startup: boolean }]
   'upgrade:completed': [{ upgrade: HotUpgrade; stats: UpgradeStats; startup: boolean }]
   'upgrade:failed': [
-    { upgrade: HotUpgrade; error: Error; attempt: number; retryInMs: number; startup: boolean },
+    {
+      upgrade: HotUpgrade
+      error: Error
+      attempt: number
+      /** When the next attempt is due; null when this was the last (`maxAttempts`). */
+      retryInMs: number | null
+      startup: boolean
+    },
   ]
   'poll:error': [{ error: Error; consecutiveFailures: number }]
   'storage:recovered': [{ downMs: number }]

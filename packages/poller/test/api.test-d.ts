@@ -1,13 +1,22 @@
 // The public types this package promises (checked by `tsc`, not run).
-import type { EngineStats as CoreEngineStats, Logger as CoreLogger, UpgradeStats } from '@relup/core'
+import type {
+  EngineStats as CoreEngineStats,
+  Logger as CoreLogger,
+  ModuleManifest,
+  RelupError,
+  UpgradeStats,
+} from '@relup/core'
 import type { createSwapEngine } from '@relup/swap'
 import { expectTypeOf } from 'vitest'
 import type {
   AttemptPhase,
+  BaseRebuiltError,
   currentVsn,
   EngineStats,
   Logger,
+  MachineIdInUseError,
   RelupEvents,
+  RelupOptions,
   UpgradeEngine,
   VersionInfo,
 } from '../src/index.js'
@@ -16,6 +25,13 @@ expectTypeOf<EngineStats>().toEqualTypeOf<CoreEngineStats>()
 expectTypeOf<Logger>().toEqualTypeOf<CoreLogger>()
 expectTypeOf<RelupEvents['upgrade:completed'][0]['stats']>().toEqualTypeOf<UpgradeStats>()
 expectTypeOf<UpgradeEngine['releaseDirsInUse']>().toEqualTypeOf<(() => string[]) | undefined>()
+// The base's manifest, read at start: optional, so an engine without it still fits.
+expectTypeOf<UpgradeEngine['manifest']>().toEqualTypeOf<ModuleManifest | undefined>()
+// null: that failure was the last attempt (maxAttempts).
+expectTypeOf<RelupEvents['upgrade:failed'][0]['retryInMs']>().toEqualTypeOf<number | null>()
+expectTypeOf<RelupOptions['maxAttempts']>().toEqualTypeOf<number | undefined>()
+expectTypeOf<MachineIdInUseError>().toMatchTypeOf<RelupError & { machineId: string; pid: number }>()
+expectTypeOf<BaseRebuiltError>().toMatchTypeOf<RelupError>()
 expectTypeOf<typeof currentVsn>().toEqualTypeOf<(app?: string) => VersionInfo | null>()
 expectTypeOf<AttemptPhase>().toEqualTypeOf<'report' | 'verify' | 'download' | 'swap'>()
 // The swap engine is an UpgradeEngine as it is.

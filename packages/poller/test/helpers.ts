@@ -38,12 +38,17 @@ export async function tempDir(label = 'poller'): Promise<string> {
 
 /**
  * A hot release: `version.js` says its version, and the `counter` unit counts, remembering the
- * versions it migrated from. `breakAtTop` makes the module throw while it is evaluated.
+ * versions it migrated from. `breakAtTop` makes the module throw while it is evaluated;
+ * `breakCodeChange` makes its state migration throw (it evaluates, but no upgrade to it commits).
  */
 export async function writeRelease(
   dir: string,
   version: string,
-  options: { breakAtTop?: boolean; extraFiles?: Record<string, string | Buffer> } = {},
+  options: {
+    breakAtTop?: boolean
+    breakCodeChange?: boolean
+    extraFiles?: Record<string, string | Buffer>
+  } = {},
 ): Promise<string> {
   await mkdir(dir, { recursive: true })
   await writeFile(join(dir, 'version.js'), `module.exports = { version: ${JSON.stringify(version)} }\n`)
@@ -57,7 +62,11 @@ exports.units = {
       increment: () => ++ctx.state.count,
       read: () => ({ count: ctx.state.count, version: ${JSON.stringify(version)}, migratedFrom: ctx.state.migratedFrom }),
     }),
-    codeChange: (old, fromVersion) => ({ ...old, migratedFrom: [...old.migratedFrom, fromVersion] }),
+    codeChange: (old, fromVersion) => ${
+      options.breakCodeChange
+        ? "{ throw new Error('codeChange of " + version + " throws') }"
+        : '({ ...old, migratedFrom: [...old.migratedFrom, fromVersion] })'
+    },
   },
 }
 `,

@@ -1,7 +1,7 @@
 // The runtime's state machine: which events move it where, and what they change.
 import type { LocalMarker } from '@relup/core'
 import { describe, expect, it } from 'vitest'
-import { initialState, type RuntimeEvent, type RuntimeState, reduce } from '../src/state.js'
+import { initialState, publicState, type RuntimeEvent, type RuntimeState, reduce } from '../src/state.js'
 
 const run = (...events: RuntimeEvent[]): RuntimeState => events.reduce(reduce, initialState)
 
@@ -59,5 +59,26 @@ describe('the runtime state machine', () => {
     expect(applied.attempts.has('U2')).toBe(false)
     const claimed = reduce(failed, { type: 'upgrade-applied', marker: marker('U2'), markerWritten: true })
     expect(claimed.diskMarker).toMatchObject({ upgradeId: 'U2' })
+  })
+
+  it('an upgrade given up on (maxAttempts) has no next retry', () => {
+    const gaveUp = run({ type: 'upgrade-failed', upgradeId: 'U2', attempt: 5, nextAt: null })
+    const hot = { upgradeId: 'U2' } as NonNullable<Parameters<typeof publicState>[2]['pointer']>['hot']
+    const pointer = { hot } as Parameters<typeof publicState>[2]['pointer']
+    const state = publicState(
+      gaveUp,
+      { app: 'shop', machineId: 'm1', baseRef: 'image-1' },
+      { etag: null, pointer },
+    )
+    expect(state).toMatchObject({ upgradeFailures: 5, nextRetry: null })
+  })
+
+  it('booting the last good release runs it and keeps its marker, without counting an upgrade', () => {
+    const restored = run({ type: 'start' }, { type: 'release-restored', marker: marker('U2') })
+    expect(restored).toMatchObject({
+      running: { upgradeId: 'U2' },
+      diskMarker: { upgradeId: 'U2' },
+      upgradeCount: 0,
+    })
   })
 })

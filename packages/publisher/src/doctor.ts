@@ -20,19 +20,22 @@ async function probe(
   name: string,
   required: boolean,
   fn: () => Promise<{ verdict: ProbeVerdict; detail: string }>,
+  /** What relup does without the capability, when the adapter declares it unsupported. */
+  withoutIt = 'relup cannot work without it: use a store that supports it',
 ): Promise<void> {
   const started = performance.now()
   try {
     const { verdict, detail } = await fn()
     probes.push({ name, required, verdict, detail, ms: performance.now() - started })
   } catch (error) {
+    // The adapter's own message says to run `relup doctor`: the doctor says what it means instead.
     const unsupported = isRelupError(error, UnsupportedCapabilityError.code)
     probes.push({
       name,
       required,
       verdict: unsupported ? 'missing' : 'BROKEN',
       detail: unsupported
-        ? `declared unsupported by the adapter (${(error as Error).message})`
+        ? `declared unsupported by ${(error as UnsupportedCapabilityError).adapter}: ${withoutIt}`
         : `failed: ${(error as Error).message}`,
       ms: performance.now() - started,
     })
@@ -112,18 +115,24 @@ export async function runDoctor(
       if (missing.status === 'ok') return { verdict: 'BROKEN', detail: 'If-Match on a missing key succeeded' }
       return { verdict: 'ok', detail: 'stale writers are refused' }
     })
-    await probe(probes, 'conditional delete (If-Match)', false, async () => {
-      const put = await storage.put(k('del.json'), 'x')
-      if (put.status !== 'ok') return { verdict: 'BROKEN', detail: 'could not write the probe object' }
-      const stale = await storage.delete(k('del.json'), { ifMatch: '"0000000000000000"' })
-      if (stale.status === 'ok' && (await storage.get(k('del.json'))).status === 'not-found') {
-        return { verdict: 'BROKEN', detail: 'IGNORED: a delete with a wrong etag removed the object' }
-      }
-      const right = await storage.delete(k('del.json'), { ifMatch: put.etag })
-      return right.status === 'ok'
-        ? { verdict: 'ok', detail: 'the lock is released only by its owner' }
-        : { verdict: 'BROKEN', detail: 'refused a delete with the current etag' }
-    })
+    await probe(
+      probes,
+      'conditional delete (If-Match)',
+      false,
+      async () => {
+        const put = await storage.put(k('del.json'), 'x')
+        if (put.status !== 'ok') return { verdict: 'BROKEN', detail: 'could not write the probe object' }
+        const stale = await storage.delete(k('del.json'), { ifMatch: '"0000000000000000"' })
+        if (stale.status === 'ok' && (await storage.get(k('del.json'))).status === 'not-found') {
+          return { verdict: 'BROKEN', detail: 'IGNORED: a delete with a wrong etag removed the object' }
+        }
+        const right = await storage.delete(k('del.json'), { ifMatch: put.etag })
+        return right.status === 'ok'
+          ? { verdict: 'ok', detail: 'the lock is released only by its owner' }
+          : { verdict: 'BROKEN', detail: 'refused a delete with the current etag' }
+      },
+      'optional: a publisher checks the lock is still its own before releasing it (a small window remains)',
+    )
     await probe(probes, 'list after write', false, async () => {
       await storage.put(k('listed/one.json'), '1')
       const keys: string[] = []

@@ -15,6 +15,17 @@ export class LockHeldError extends RelupError {
   }
 }
 
+/** `lock.json` is there but cannot be parsed: it blocks every publisher until it is removed. */
+export class LockUnreadableError extends RelupError {
+  static readonly code = 'ERR_RELUP_LOCK_UNREADABLE'
+  constructor(app: string, problem: string) {
+    super(
+      LockUnreadableError.code,
+      `the lock is unreadable: run \`relup unlock --app ${app}\` (if no publish is running) and try again. ${problem}`,
+    )
+  }
+}
+
 /** The storage cannot do what publishing needs (create-only, compare-and-swap). */
 export class StorageUnfitError extends RelupError {
   static readonly code = 'ERR_RELUP_STORAGE_UNFIT'
@@ -23,10 +34,54 @@ export class StorageUnfitError extends RelupError {
   }
 }
 
+/**
+ * A write this publisher made (the lock, the pointer) is not what storage holds now although the
+ * store accepted it: someone forced it, or the store ignores conditional writes.
+ */
+export class WriteLostError extends RelupError {
+  static readonly code = 'ERR_RELUP_WRITE_LOST'
+  constructor(message: string) {
+    super(WriteLostError.code, message)
+  }
+}
+
 /** Nothing to roll back to, or no such version. */
 export class NothingToRollBackError extends RelupError {
   static readonly code = 'ERR_RELUP_NOTHING_TO_ROLL_BACK'
   constructor(message: string) {
     super(NothingToRollBackError.code, message)
+  }
+}
+
+/** A stored artifact does not match the sha256 or size its upgrade names. */
+export class ArtifactCorruptError extends RelupError {
+  static readonly code = 'ERR_RELUP_ARTIFACT_CORRUPT'
+  constructor(message: string) {
+    super(ArtifactCorruptError.code, message)
+  }
+}
+
+/** The operation was cancelled through its `signal` (Ctrl-C, SIGTERM in the CLI). */
+export class CancelledError extends RelupError {
+  static readonly code = 'ERR_RELUP_CANCELLED'
+  /** What the signal was aborted with (the CLI passes the signal's name). */
+  readonly reason: unknown
+  constructor(message: string, reason: unknown) {
+    super(CancelledError.code, message)
+    this.reason = reason
+  }
+}
+
+/** A storage URL names an adapter package that is not installed (they are optional peer dependencies). */
+export class StorageAdapterMissingError extends RelupError {
+  static readonly code = 'ERR_RELUP_STORAGE_ADAPTER_MISSING'
+  readonly packageName: string
+  constructor(scheme: string, packageName: string, cause: unknown) {
+    super(
+      StorageAdapterMissingError.code,
+      `${scheme} storage needs ${packageName}: npm install ${packageName} (it is an optional peer dependency, installed only by those who use it)`,
+      { cause },
+    )
+    this.packageName = packageName
   }
 }

@@ -4,18 +4,19 @@
  */
 import {
   type CurrentPointer,
+  DocumentError,
   fingerprint,
   isMachineRecent,
   type LockDocument,
-  listAll,
   type MachineRecord,
   parseLock,
-  parseMachineRecord,
   readDocument,
   relupKeys,
   type Storage,
 } from '@relup/core'
-import { readPointer } from './pointer.js'
+import { LockUnreadableError } from './errors.js'
+import { type OtherBaseMachine, readMachineRecords, splitByBase } from './machines.js'
+import { readPointerState } from './pointer.js'
 
 /**
  * - `current`: runs what the pointer says;
@@ -41,13 +42,19 @@ export interface FleetStatus {
   app: string
   /** The storage's name ("file:///srv/relup", "s3://bucket/prefix"). */
   storage: string
-  /** Null when no machine booted and nothing was published yet. */
+  /** Null when no machine booted and nothing was published yet, or when it is corrupt. */
   pointer: CurrentPointer | null
+  /** Why `current.json` cannot be used (it is malformed): says to run `relup repair`. */
+  pointerProblem: string | null
   /** The fingerprint a machine running the pointer reports. */
   expectedFingerprint: string | null
   lock: LockDocument | null
+  /** Why `lock.json` cannot be read: it blocks every publish until `relup unlock` removes it. */
+  lockProblem: string | null
   /** By machine id. */
   machines: FleetMachine[]
+  /** Live machines on another base than the pointer's: hot upgrades for the pointer's base do not reach them. */
+  otherBaseMachines: OtherBaseMachine[]
 }
 
 export function machineState(
@@ -75,20 +82,27 @@ export async function readFleetStatus(options: {
 }): Promise<FleetStatus> {
   const { storage, app } = options
   const keys = relupKeys(app, { prefix: options.prefix })
-  const pointer = (await readPointer(storage, keys))?.pointer ?? null
-  const lockRead = await readDocument(storage, keys.lock, parseLock).catch(() => null)
-  const records: MachineRecord[] = []
-  for await (const item of listAll(storage, keys.machinesPrefix)) {
-    const read = await readDocument(storage, item.key, parseMachineRecord).catch(() => null)
-    if (read?.status === 'ok') records.push(read.document)
+  const state = await readPointerState(storage, keys)
+  const pointer = state.status === 'ok' ? state.pointer : null
+  let lock: LockDocument | null = null
+  let lockProblem: string | null = null
+  try {
+    const read = await readDocument(storage, keys.lock, parseLock)
+    if (read.status === 'ok') lock = read.document
+  } catch (error) {
+    if (!(error instanceof DocumentError)) throw error
+    lockProblem = new LockUnreadableError(app, error.message).message
   }
-  records.sort((a, b) => a.machineId.localeCompare(b.machineId))
+  const records = await readMachineRecords(storage, keys)
   return {
     app,
     storage: storage.name,
     pointer,
+    pointerProblem: state.status === 'corrupt' ? state.error.message.replaceAll('<app>', app) : null,
     expectedFingerprint: pointer ? fingerprint(pointer.baseRef, pointer.hot?.sourceRef ?? null) : null,
-    lock: lockRead?.status === 'ok' ? lockRead.document : null,
+    lock,
+    lockProblem,
     machines: records.map((machine) => ({ ...machine, state: machineState(machine, pointer, options.now) })),
+    otherBaseMachines: pointer ? splitByBase(records, pointer.baseRef, options.now).otherBases : [],
   }
 }

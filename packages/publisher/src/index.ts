@@ -1,5 +1,14 @@
 export { type DoctorProbe, type ProbeVerdict, runDoctor, storageReady } from './doctor.js'
-export { LockHeldError, NothingToRollBackError, StorageUnfitError } from './errors.js'
+export {
+  ArtifactCorruptError,
+  CancelledError,
+  LockHeldError,
+  LockUnreadableError,
+  NothingToRollBackError,
+  StorageAdapterMissingError,
+  StorageUnfitError,
+  WriteLostError,
+} from './errors.js'
 export {
   type FleetMachine,
   type FleetStatus,
@@ -14,14 +23,29 @@ export {
   type BreakLockOutcome,
   breakLock,
   type HeldLock,
+  type LockReplaceReason,
+  type ReleaseLockOutcome,
+  type ReplacedLock,
   releaseLock,
   whoAmI,
 } from './lock.js'
+export { isMinorityBase, type OtherBaseMachine } from './machines.js'
+export { type PointerState, readPointerState } from './pointer.js'
 export { type PublishOptions, publish } from './publish.js'
-export { type RollbackOptions, rollback } from './rollback.js'
-export { DEFAULT_STORAGE, openStorage } from './storageUrl.js'
-export type { DeployOptions, PublishOutcome, Reporter } from './types.js'
 export {
+  type MachineAction,
+  type MachinePlan,
+  type RepairOptions,
+  type RepairOutcome,
+  repair,
+} from './repair.js'
+export { type RollbackOptions, rollback } from './rollback.js'
+export { DEFAULT_STORAGE, type OpenStorageOptions, openStorage } from './storageUrl.js'
+export { removeOwnTempArtifactsSync } from './tempArtifacts.js'
+export type { DeployOptions, PublishOutcome, Reporter, RollbackOutcome } from './types.js'
+export {
+  ackGraceMs,
+  DEFAULT_ACK_TIMEOUT_MS,
   expectedMachines,
   type MachineOutcome,
   type WaitOptions,

@@ -1,16 +1,20 @@
 /**
- * Publishing: pack → upload the artifact (create-only) → take the lock → record the upgrade and
- * move the pointer (compare-and-swap) → wait for the machines → release the lock.
+ * Publishing: pack → upload the artifact (create-only; an artifact already there is verified
+ * before it is reused) → take the lock → record the upgrade and move the pointer
+ * (compare-and-swap) → wait for the machines → release the lock.
  */
 import { createReadStream } from 'node:fs'
-import { readFile, rm } from 'node:fs/promises'
+import { readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { pack, signHotUpgrade } from '@relup/artifact'
-import { ConfigError, newHotUpgrade, relupKeys } from '@relup/core'
-import { deploy, requireCapabilities, withLock } from './deploy.js'
+import { type PackedArtifact, pack, signHotUpgrade } from '@relup/artifact'
+import { ConfigError, newHotUpgrade, relupKeys, type Storage } from '@relup/core'
+import { cancelled, throwIfCancelled } from './cancellation.js'
+import { collectWarnings, deploy, requireCapabilities, type Warnings, withLock } from './deploy.js'
 import { whoAmI } from './lock.js'
 import { readPointer } from './pointer.js'
-import type { DeployOptions, PublishOutcome } from './types.js'
+import { checkStoredArtifact, describeCorruption } from './storedArtifact.js'
+import { sweepTempArtifacts, tempArtifactPath } from './tempArtifacts.js'
+import type { DeployOptions, PublishOutcome, Reporter } from './types.js'
 
 export interface PublishOptions extends DeployOptions {
   /** The hot code directory to pack and publish. */
@@ -37,48 +41,128 @@ function formatBytes(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`
 }
 
+/** The hot code must be a directory: anything else is a configuration error, said before packing. */
+async function requireDirectory(dir: string): Promise<void> {
+  const stats = await stat(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT')
+      throw new ConfigError('dir', `${dir} does not exist: publish takes the directory of the app's hot code`)
+    throw error
+  })
+  if (!stats.isDirectory())
+    throw new ConfigError(
+      'dir',
+      `${dir} is a file, not a directory: publish takes the directory of the app's hot code`,
+    )
+}
+
+/** Pack into this process's temp file; a cancel does not wait for the pack (its file is removed when it ends). */
+async function packCancellably(dir: string, signal: AbortSignal | undefined): Promise<PackedArtifact> {
+  const packing = pack(dir, { out: tempArtifactPath() })
+  if (!signal) return packing
+  let onAbort = () => {}
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      void packing.then((packed) => rm(packed.path, { force: true })).catch(() => {})
+      reject(cancelled(signal, 'cancelled while packing', 'nothing was uploaded'))
+    }
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    return await Promise.race([packing, aborted])
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
+}
+
+/**
+ * Upload the artifact create-only. One already stored under its key is streamed through sha256
+ * first: reused when intact, replaced (compare-and-swap) when corrupt. True when reused.
+ */
+async function uploadArtifact(
+  storage: Storage,
+  key: string,
+  packed: PackedArtifact,
+  context: { signal: AbortSignal | undefined; reporter: Reporter | undefined; warnings: Warnings },
+): Promise<boolean> {
+  const ref = { key, sha256: packed.sha256, size: packed.size }
+  const put = (condition: { ifNoneMatch: '*' } | { ifMatch: string }) =>
+    storage.put(key, createReadStream(packed.path), {
+      ...condition,
+      contentLength: packed.size,
+      contentType: 'application/gzip',
+      signal: context.signal,
+    })
+  for (let round = 0; round < 3; round++) {
+    if ((await put({ ifNoneMatch: '*' })).status === 'ok') return false
+    const stored = await checkStoredArtifact(storage, ref, context.signal)
+    if (stored.status === 'ok') {
+      context.reporter?.step?.('the same artifact is already in storage (verified): reusing it')
+      return true
+    }
+    if (stored.status === 'missing') continue // deleted meanwhile: create it again
+    context.warnings.warn(
+      `the artifact already stored at ${key} is corrupt (${describeCorruption(stored, ref)}): replacing it`,
+    )
+    if ((await put({ ifMatch: stored.etag })).status === 'ok') return false
+  }
+  throw new Error(`${key} kept changing while uploading it; try again`)
+}
+
 export async function publish(options: PublishOptions): Promise<PublishOutcome> {
   const started = performance.now()
-  const { storage, reporter } = options
+  const { storage, reporter, signal } = options
+  const warnings = collectWarnings(reporter)
   requireCapabilities(storage)
   const keys = relupKeys(options.app, { prefix: options.prefix })
+  await requireDirectory(options.dir)
+  const swept = await sweepTempArtifacts()
+  if (swept.length > 0)
+    reporter?.step?.(
+      `removed ${swept.length} temporary artifact(s) left by publishers that are no longer running`,
+    )
 
   reporter?.step?.(`packing ${options.dir}`)
-  const packed = await pack(options.dir)
+  const packed = await packCancellably(options.dir, signal)
+  let version: string
+  let baseRef: string | undefined
+  let artifactReused: boolean
+  const key = () => keys.artifact(version, packed.sha256)
   try {
-    const version = options.version ?? (await defaultVersion(options.dir, packed.sha256))
-    const baseRef = options.baseRef ?? (await readPointer(storage, keys))?.pointer.baseRef
+    version = options.version ?? (await defaultVersion(options.dir, packed.sha256))
+    baseRef = options.baseRef ?? (await readPointer(storage, keys))?.pointer.baseRef
     if (!baseRef) {
       throw new ConfigError(
         'baseRef',
         `no machine of ${options.app} has booted against ${storage.name} yet (there is no pointer), so the base is unknown: pass --base-ref <ref>`,
       )
     }
-    const key = keys.artifact(version, packed.sha256)
+    throwIfCancelled(signal, 'cancelled before uploading', 'nothing was published')
     reporter?.step?.(
-      `uploading ${key} (${formatBytes(packed.size)}, ${Object.keys(packed.manifest.files).length} files)`,
+      `uploading ${key()} (${formatBytes(packed.size)}, ${Object.keys(packed.manifest.files).length} files)`,
     )
-    const upload = await storage.put(key, createReadStream(packed.path), {
-      ifNoneMatch: '*',
-      contentLength: packed.size,
-      contentType: 'application/gzip',
-    })
-    const artifactReused = upload.status === 'precondition-failed'
-    if (artifactReused) reporter?.step?.('the same artifact is already in storage: reusing it')
-
-    return await withLock(options, keys, `publish ${version}`, async (lock) => {
-      let hot = newHotUpgrade({
-        version,
-        sourceRef: options.sourceRef ?? `sha256:${packed.sha256}`,
-        baseRef,
-        artifact: { key, sha256: packed.sha256, size: packed.size },
-        manifest: packed.manifest,
-        publishedBy: whoAmI(),
-      })
-      if (options.sign) hot = signHotUpgrade(hot, options.sign)
-      return deploy(hot, options, keys, lock, started, artifactReused)
-    })
+    artifactReused = await uploadArtifact(storage, key(), packed, { signal, reporter, warnings }).catch(
+      (error: unknown) => {
+        throw signal?.aborted
+          ? cancelled(signal, 'cancelled while uploading', 'nothing was published')
+          : error
+      },
+    )
   } finally {
+    // The artifact is in storage (or the publish failed): the local copy is not needed while waiting.
     await rm(packed.path, { force: true })
   }
+  const base = baseRef
+  return withLock(options, keys, `publish ${version}`, warnings, async (lock) => {
+    let hot = newHotUpgrade({
+      version,
+      sourceRef: options.sourceRef ?? `sha256:${packed.sha256}`,
+      baseRef: base,
+      artifact: { key: key(), sha256: packed.sha256, size: packed.size },
+      manifest: packed.manifest,
+      publishedBy: whoAmI(),
+    })
+    if (options.sign) hot = signHotUpgrade(hot, options.sign)
+    return deploy({ hot }, options, keys, lock, { started, artifactReused, warnings })
+  })
 }

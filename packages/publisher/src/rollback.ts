@@ -1,63 +1,103 @@
 /**
- * Rolling back: point the fleet at an earlier published version again. Its artifact is immutable
- * and kept; the rollback is a new hot upgrade (new upgradeId and publishedAt, the target's
- * content, signed again when asked), with the same lock, wait and outcome as a publish.
+ * Rolling back: point the fleet at an earlier published version again, or back to its base code.
+ * The target's artifact is verified first (streamed through sha256); the rollback is a new hot
+ * upgrade (new upgradeId and publishedAt, the target's content, signed again when asked), with
+ * the same lock, wait and outcome as a publish.
  */
 import { signHotUpgrade } from '@relup/artifact'
-import { type HotUpgrade, listAll, newHotUpgrade, type RelupKeys, relupKeys, type Storage } from '@relup/core'
-import { deploy, requireCapabilities, withLock } from './deploy.js'
-import { NothingToRollBackError } from './errors.js'
+import { type HotUpgrade, newHotUpgrade, relupKeys } from '@relup/core'
+import { collectWarnings, deploy, requireCapabilities, withLock } from './deploy.js'
+import { ArtifactCorruptError, NothingToRollBackError } from './errors.js'
 import { publishHistory } from './history.js'
 import { whoAmI } from './lock.js'
 import { readPointer } from './pointer.js'
-import type { DeployOptions, PublishOutcome } from './types.js'
+import { checkStoredArtifact, describeCorruption } from './storedArtifact.js'
+import type { DeployOptions, RollbackOutcome } from './types.js'
 
 export interface RollbackOptions extends DeployOptions {
-  /** The version to go back to. Default: the last published version before the current one. */
+  /**
+   * The version to go back to, or `'base'` for the base code (no hot upgrade). Default: the last
+   * published version before the current one.
+   */
   to?: string | undefined
 }
 
-/** The published upgrade to go back to: the latest `to` on the running base, else the one before the running one. */
-function pickTarget(candidates: HotUpgrade[], running: HotUpgrade, app: string, to: string | undefined) {
+/** The published upgrade to go to: the latest `to` on the base, else the one before the running one. */
+function pickTarget(
+  candidates: HotUpgrade[],
+  running: HotUpgrade | null,
+  baseRef: string,
+  app: string,
+  to: string | undefined,
+) {
   if (to !== undefined) {
     const target = candidates.filter((h) => h.version === to).at(-1)
     if (target) return target
     const versions = [...new Set(candidates.map((h) => h.version))]
     throw new NothingToRollBackError(
-      `no published version ${to} for base ${running.baseRef}; known versions: ${versions.join(', ') || 'none'}`,
+      `no published version ${to} for base ${baseRef}; known versions: ${versions.join(', ') || 'none'} (or --to base)`,
     )
   }
-  const target = candidates
-    .filter((h) => h.upgradeId < running.upgradeId && h.artifact.sha256 !== running.artifact.sha256)
-    .at(-1)
+  const target = running
+    ? candidates
+        .filter((h) => h.upgradeId < running.upgradeId && h.artifact.sha256 !== running.artifact.sha256)
+        .at(-1)
+    : undefined
   if (target) return target
-  throw new NothingToRollBackError(`no earlier version of ${app} on base ${running.baseRef} to roll back to`)
-}
-
-/** Whether the artifact is still stored; the listing stops at the first page that has it. */
-async function artifactStored(storage: Storage, keys: RelupKeys, key: string): Promise<boolean> {
-  for await (const item of listAll(storage, keys.artifactsPrefix)) if (item.key === key) return true
-  return false
-}
-
-export async function rollback(options: RollbackOptions): Promise<PublishOutcome> {
-  const started = performance.now()
-  const { storage } = options
-  requireCapabilities(storage)
-  const keys = relupKeys(options.app, { prefix: options.prefix })
-  const running = (await readPointer(storage, keys))?.pointer.hot
-  if (!running)
-    throw new NothingToRollBackError(`${options.app} runs no hot upgrade: there is nothing to roll back`)
-  const candidates = (await publishHistory(storage, options.app, options.prefix)).filter(
-    (h) => h.baseRef === running.baseRef,
+  throw new NothingToRollBackError(
+    `no earlier version of ${app} on base ${baseRef} to roll back to (\`--to base\` goes back to the base code)`,
   )
-  const target = pickTarget(candidates, running, options.app, options.to)
-  if (!(await artifactStored(storage, keys, target.artifact.key))) {
+}
+
+export async function rollback(options: RollbackOptions): Promise<RollbackOutcome> {
+  const started = performance.now()
+  const { storage, app } = options
+  const warnings = collectWarnings(options.reporter)
+  requireCapabilities(storage)
+  const keys = relupKeys(app, { prefix: options.prefix })
+  const pointer = (await readPointer(storage, keys))?.pointer
+  const running = pointer?.hot ?? null
+  if (!pointer || (!running && options.to === undefined))
+    throw new NothingToRollBackError(`${app} runs no hot upgrade: there is nothing to roll back`)
+  const context = { started, artifactReused: true, warnings }
+
+  if (options.to === 'base') {
+    if (!running)
+      throw new NothingToRollBackError(
+        `${app} already runs the base code of ${pointer.baseRef}: nothing to roll back`,
+      )
+    return withLock(options, keys, 'rollback to base', warnings, (lock) =>
+      deploy({ base: pointer.baseRef }, options, keys, lock, { ...context, artifactReused: false }),
+    )
+  }
+
+  const candidates = (await publishHistory(storage, app, options.prefix)).filter(
+    (h) => h.baseRef === pointer.baseRef,
+  )
+  const target = pickTarget(candidates, running, pointer.baseRef, app, options.to)
+  if (
+    running &&
+    (target.upgradeId === running.upgradeId || target.artifact.sha256 === running.artifact.sha256)
+  ) {
+    throw new NothingToRollBackError(
+      `${target.version} is already live (upgrade ${running.upgradeId}, published ${running.publishedAt}): ` +
+        'nothing to roll back; pick another version with --to (or --to base)',
+    )
+  }
+  const stored = await checkStoredArtifact(storage, target.artifact, options.signal)
+  if (stored.status === 'missing') {
     throw new NothingToRollBackError(
       `the artifact of ${target.version} (${target.artifact.key}) is no longer in storage; publish it again instead`,
     )
   }
-  return withLock(options, keys, `rollback to ${target.version}`, async (lock) => {
+  if (stored.status === 'corrupt') {
+    throw new ArtifactCorruptError(
+      `the artifact of ${target.version} (${target.artifact.key}) is corrupt in storage ` +
+        `(${describeCorruption(stored, target.artifact)}): machines would refuse it. Publish ${target.version} ` +
+        'again (the same build replaces the corrupt object), then roll back or simply keep that publish',
+    )
+  }
+  return withLock(options, keys, `rollback to ${target.version}`, warnings, async (lock) => {
     let hot = newHotUpgrade({
       version: target.version,
       sourceRef: target.sourceRef,
@@ -67,6 +107,6 @@ export async function rollback(options: RollbackOptions): Promise<PublishOutcome
       publishedBy: whoAmI(),
     })
     if (options.sign) hot = signHotUpgrade(hot, options.sign)
-    return deploy(hot, options, keys, lock, started, true)
+    return deploy({ hot }, options, keys, lock, context)
   })
 }

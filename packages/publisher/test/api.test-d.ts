@@ -14,18 +14,38 @@ import type {
   FleetStatus,
   MachineOutcome,
   MachineState,
+  OpenStorageOptions,
+  OtherBaseMachine,
+  openStorage,
   PublishOptions,
   PublishOutcome,
   publish,
+  ReleaseLockOutcome,
+  RepairOptions,
+  RepairOutcome,
+  ReplacedLock,
   RollbackOptions,
+  RollbackOutcome,
   readFleetStatus,
+  repair,
   rollback,
 } from '../src/index.js'
 
 expectTypeOf<typeof publish>().toEqualTypeOf<(options: PublishOptions) => Promise<PublishOutcome>>()
-expectTypeOf<typeof rollback>().toEqualTypeOf<(options: RollbackOptions) => Promise<PublishOutcome>>()
+expectTypeOf<typeof rollback>().toEqualTypeOf<(options: RollbackOptions) => Promise<RollbackOutcome>>()
+expectTypeOf<typeof repair>().toEqualTypeOf<(options: RepairOptions) => Promise<RepairOutcome>>()
+expectTypeOf<typeof openStorage>().toEqualTypeOf<
+  (url: string, options?: OpenStorageOptions) => Promise<Storage>
+>()
 expectTypeOf<PublishOutcome['upgrade']>().toEqualTypeOf<HotUpgrade>()
-expectTypeOf<MachineOutcome['status']>().toEqualTypeOf<'completed' | 'failed' | 'timed-out'>()
+expectTypeOf<RollbackOutcome['upgrade']>().toEqualTypeOf<HotUpgrade | null>()
+expectTypeOf<PublishOutcome['replacedLock']>().toEqualTypeOf<ReplacedLock | null>()
+expectTypeOf<ReplacedLock['reason']>().toEqualTypeOf<'expired' | 'forced' | 'dead-process'>()
+expectTypeOf<PublishOutcome['warnings']>().toEqualTypeOf<string[]>()
+expectTypeOf<PublishOutcome['otherBaseMachines']>().toEqualTypeOf<OtherBaseMachine[]>()
+expectTypeOf<ReleaseLockOutcome['status']>().toEqualTypeOf<'released' | 'taken-over' | 'gone'>()
+expectTypeOf<RepairOutcome['status']>().toEqualTypeOf<'repaired' | 'dry-run' | 'nothing-to-repair'>()
+expectTypeOf<MachineOutcome['status']>().toEqualTypeOf<'completed' | 'failed' | 'timed-out' | 'absent'>()
 expectTypeOf<MachineOutcome['degraded']>().toEqualTypeOf<boolean>()
 expectTypeOf<MachineOutcome['result']>().toEqualTypeOf<MachineResult | null>()
 
@@ -33,6 +53,8 @@ expectTypeOf<Parameters<typeof readFleetStatus>[0]>().toMatchTypeOf<{ storage: S
 expectTypeOf<ReturnType<typeof readFleetStatus>>().toEqualTypeOf<Promise<FleetStatus>>()
 expectTypeOf<FleetStatus['pointer']>().toEqualTypeOf<CurrentPointer | null>()
 expectTypeOf<FleetStatus['lock']>().toEqualTypeOf<LockDocument | null>()
+expectTypeOf<FleetStatus['pointerProblem']>().toEqualTypeOf<string | null>()
+expectTypeOf<FleetStatus['lockProblem']>().toEqualTypeOf<string | null>()
 expectTypeOf<FleetStatus['machines'][number]>().toMatchTypeOf<MachineRecord & { state: MachineState }>()
 expectTypeOf<MachineState>().toEqualTypeOf<
   'current' | 'degraded' | 'behind' | 'failed' | 'older base' | 'stopped' | 'not seen recently'

@@ -10,9 +10,12 @@ describe('the fleet status', () => {
       app: APP,
       storage: storage.name,
       pointer: null,
+      pointerProblem: null,
       expectedFingerprint: null,
       lock: null,
+      lockProblem: null,
       machines: [],
+      otherBaseMachines: [],
     })
   })
 

@@ -1,6 +1,15 @@
+import { spawnSync } from 'node:child_process'
+import { hostname } from 'node:os'
 import { type LockDocument, parseLock, readDocument, writeDocument } from '@relup/core'
 import { describe, expect, it } from 'vitest'
-import { acquireLock, breakLock, LockHeldError, publish, releaseLock } from '../src/index.js'
+import {
+  acquireLock,
+  breakLock,
+  LockHeldError,
+  LockUnreadableError,
+  publish,
+  releaseLock,
+} from '../src/index.js'
 import {
   APP,
   announceMachine,
@@ -35,7 +44,7 @@ describe('the deploy lock', () => {
     expect(held.replaced).toBeNull()
     const read = await readDocument(storage, keys.lock, parseLock)
     expect(read.status === 'ok' && read.document).toMatchObject({ owner: 'ci@runner', purpose: 'publish v2' })
-    expect(await releaseLock(storage, keys, held)).toBe(true)
+    expect(await releaseLock(storage, keys, held)).toEqual({ status: 'released' })
     expect((await storage.get(keys.lock)).status).toBe('not-found')
   })
 
@@ -50,7 +59,8 @@ describe('the deploy lock', () => {
       /held by alice@laptop since .* \(publish v7\).*relup unlock --app chat.*--force/,
     )
     const forced = await acquireLock(storage, keys, { ...lockOptions, force: true })
-    expect(forced.replaced).toEqual(alice)
+    const { token: _, schema: __, ...visible } = alice
+    expect(forced.replaced).toEqual({ ...visible, reason: 'forced' })
   })
 
   it('an expired lock is taken over without force', async () => {
@@ -61,14 +71,18 @@ describe('the deploy lock', () => {
       expiresAt: '2026-01-01T00:10:00.000Z',
     })
     await writeDocument(storage, keys.lock, crashed)
-    expect((await acquireLock(storage, keys, lockOptions)).replaced).toEqual(crashed)
+    expect((await acquireLock(storage, keys, lockOptions)).replaced).toMatchObject({
+      owner: 'crashed@ci',
+      expiresAt: crashed.expiresAt,
+      reason: 'expired',
+    })
   })
 
   it('is not released by a publisher whose lock was taken over meanwhile', async () => {
     const storage = freshStorage()
     const first = await acquireLock(storage, keys, lockOptions)
     const second = await acquireLock(storage, keys, { ...lockOptions, force: true })
-    expect(await releaseLock(storage, keys, first)).toBe(false)
+    expect(await releaseLock(storage, keys, first)).toEqual({ status: 'taken-over', by: second.document })
     const read = await readDocument(storage, keys.lock, parseLock)
     expect(read.status === 'ok' && read.document.token).toBe(second.document.token)
   })
@@ -96,6 +110,45 @@ describe('the deploy lock', () => {
   })
 })
 
+/** The pid of a process that has exited. */
+const deadPid = () => spawnSync(process.execPath, ['-e', '0']).pid!
+
+describe('locks left by dead processes, unreadable locks', () => {
+  it('records the process and host that hold it', async () => {
+    const storage = freshStorage()
+    const held = await acquireLock(storage, keys, lockOptions)
+    expect(held.document).toMatchObject({ pid: process.pid, host: hostname() })
+  })
+
+  it('a lock whose process on this host is dead is taken over (reason dead-process); a live one is not', async () => {
+    const storage = freshStorage()
+    const dead = someoneElsesLock({ host: hostname(), pid: deadPid() })
+    await writeDocument(storage, keys.lock, dead)
+    expect((await acquireLock(storage, keys, lockOptions)).replaced).toMatchObject({
+      owner: 'alice@laptop',
+      pid: dead.pid,
+      reason: 'dead-process',
+    })
+    const other = freshStorage()
+    await writeDocument(other, keys.lock, someoneElsesLock({ host: hostname(), pid: process.ppid }))
+    await expect(acquireLock(other, keys, lockOptions)).rejects.toThrow(LockHeldError)
+    // Another host's pid says nothing about this host's processes.
+    const elsewhere = freshStorage()
+    await writeDocument(elsewhere, keys.lock, someoneElsesLock({ host: 'another-host', pid: dead.pid }))
+    await expect(acquireLock(elsewhere, keys, lockOptions)).rejects.toThrow(LockHeldError)
+  })
+
+  it('an unreadable lock says to run relup unlock', async () => {
+    const storage = freshStorage()
+    await storage.put(keys.lock, '{"schema":1,"owner":')
+    const error = await acquireLock(storage, keys, lockOptions).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(LockUnreadableError)
+    expect((error as Error).message).toMatch(
+      /^the lock is unreadable: run `relup unlock --app chat` \(if no publish is running\) and try again\. relup\/chat\/lock\.json \(lock\) is malformed/,
+    )
+  })
+})
+
 describe('publishing under the lock', () => {
   it('a publish refuses to run while another publisher holds the lock, and force takes over', async () => {
     const storage = freshStorage()
@@ -114,8 +167,9 @@ describe('publishing under the lock', () => {
       force: true,
       reporter,
     })
-    expect(forced.replacedLock).toBe('alice@laptop')
-    expect(warnings).toEqual([expect.stringMatching(/^took over the lock held by alice@laptop/)])
+    expect(forced.replacedLock).toMatchObject({ owner: 'alice@laptop', reason: 'forced' })
+    expect(warnings).toEqual([expect.stringMatching(/^took over the lock held by alice@laptop.*: --force$/)])
+    expect(forced.warnings).toEqual(warnings)
     expect((await storage.get(keys.lock)).status).toBe('not-found')
   })
 

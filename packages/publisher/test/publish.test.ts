@@ -1,3 +1,5 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { generateSigningKeyPair, verifyHotUpgrade } from '@relup/artifact'
 import { isRelupError, listAll, parseHotUpgrade, readDocument } from '@relup/core'
 import { describe, expect, it } from 'vitest'
@@ -12,6 +14,7 @@ import {
   pointerOf,
   recordingReporter,
   simulateMachines,
+  tempDir,
 } from './helpers.js'
 
 describe('publish', () => {
@@ -79,7 +82,7 @@ describe('publish', () => {
     expect([first.artifactReused, second.artifactReused]).toEqual([false, true])
     expect(second.upgrade.artifact).toEqual(first.upgrade.artifact)
     expect(second.upgrade.upgradeId > first.upgrade.upgradeId).toBe(true)
-    expect(steps).toContain('the same artifact is already in storage: reusing it')
+    expect(steps).toContain('the same artifact is already in storage (verified): reusing it')
     const artifacts = []
     for await (const item of listAll(storage, keys.artifactsPrefix)) artifacts.push(item.key)
     expect(artifacts).toHaveLength(1)
@@ -99,7 +102,7 @@ describe('publish', () => {
     expect(unlabelled.upgrade.version).toBe(`hot-${unlabelled.upgrade.artifact.sha256.slice(0, 12)}`)
   })
 
-  it('waits for every recent machine on the base and is ok when all completed', async () => {
+  it('waits for every recent machine on the base and is ok when all completed (other bases allowed)', async () => {
     const storage = freshStorage()
     await bootPointer(storage)
     await announceMachine(storage, 'm1')
@@ -111,8 +114,18 @@ describe('publish', () => {
     await announceMachine(storage, 'stopped', 'image-1', { stoppedAt: new Date().toISOString() })
     simulateMachines(storage, { m1: 'complete', m2: 'complete' })
     const { reporter, results } = recordingReporter()
-    const outcome = await publish({ storage, app: APP, dir: await hotDir('v2'), timeoutMs: 5000, reporter })
+    const outcome = await publish({
+      storage,
+      app: APP,
+      dir: await hotDir('v2'),
+      timeoutMs: 5000,
+      reporter,
+      allowOtherBases: true,
+    })
     expect(outcome.ok).toBe(true)
+    expect(outcome.otherBaseMachines.map((m) => [m.machineId, m.baseRef])).toEqual([
+      ['other-base', 'image-0'],
+    ])
     expect(outcome.outcomes.map((o) => [o.machineId, o.status, o.degraded])).toEqual([
       ['m1', 'completed', false],
       ['m2', 'completed', false],
@@ -193,5 +206,20 @@ describe('publish', () => {
     expect(error).toBeInstanceOf(StorageUnfitError)
     expect((error as Error).message).toMatch(/does not support compareAndSwap.*relup doctor/)
     expect(storage.size).toBe(0)
+  })
+
+  it('a directory that does not exist, or a plain file, is a configuration error that says so', async () => {
+    const storage = freshStorage()
+    await bootPointer(storage)
+    const dir = await tempDir('not-a-dir')
+    await writeFile(join(dir, 'file.js'), 'x')
+    for (const [path, message] of [
+      [join(dir, 'missing'), /missing does not exist: publish takes the directory of the app's hot code/],
+      [join(dir, 'file.js'), /file\.js is a file, not a directory/],
+    ] as const) {
+      const error = await publish({ storage, app: APP, dir: path, wait: false }).catch((e: unknown) => e)
+      expect(isRelupError(error, 'ERR_RELUP_CONFIG')).toBe(true)
+      expect((error as Error).message).toMatch(message)
+    }
   })
 })

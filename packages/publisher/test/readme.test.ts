@@ -21,7 +21,7 @@ describe('the README', () => {
     const run = spawnSync(process.execPath, ['publish.mjs'], { cwd: dir, encoding: 'utf8', timeout: 30_000 })
     expect(run.status, run.stderr).toBe(0)
     expect(run.stdout).toMatch(/^v2 is upgrade [0-9A-Z]{26}, ok: true$/m)
-    const storage = openStorage('file://./.relup', dir)
+    const storage = await openStorage('file://./.relup', { cwd: dir })
     const read = await readDocument(storage, relupKeys('chat').current, parseCurrentPointer)
     expect(read.status === 'ok' && read.document.hot?.version).toBe('v2')
   })

@@ -1,7 +1,14 @@
+import { createHash } from 'node:crypto'
 import { generateSigningKeyPair, verifyHotUpgrade } from '@relup/artifact'
 import { type HotUpgrade, initialPointer, type Storage, withHotUpgrade, writeDocument } from '@relup/core'
 import { describe, expect, it } from 'vitest'
-import { NothingToRollBackError, publish, publishHistory, rollback } from '../src/index.js'
+import {
+  ArtifactCorruptError,
+  NothingToRollBackError,
+  publish,
+  publishHistory,
+  rollback,
+} from '../src/index.js'
 import {
   APP,
   announceMachine,
@@ -113,9 +120,13 @@ describe('rollback', () => {
     expect(outcome.outcomes).toMatchObject([{ machineId: 'm1', status: 'completed' }])
   })
 
-  it('--to stops listing artifacts at the page that holds the target', async () => {
+  it('--to reads only the target’s artifact (verifying it), never the listing of every artifact', async () => {
     const { storage, listCalls } = countingLists(freshStorage(), 2)
-    const v1 = hotUpgrade({ version: 'v1' }, new Date('2026-01-01T00:00:00Z'))
+    const sha256 = createHash('sha256').update('tgz').digest('hex')
+    const v1 = hotUpgrade(
+      { version: 'v1', artifact: { key: keys.artifact('v1', sha256), sha256, size: 3 } },
+      new Date('2026-01-01T00:00:00Z'),
+    )
     const v9 = hotUpgrade(
       {
         version: 'v9',
@@ -124,11 +135,69 @@ describe('rollback', () => {
       new Date('2026-01-02T00:00:00Z'),
     )
     await storeRunning(storage, [v1, v9])
-    // v1's artifact sorts first; ten more after it fill five more pages of two.
     await storage.put(v1.artifact.key, 'tgz')
     for (let i = 0; i < 10; i++) await storage.put(keys.artifact(`w${i}`, 'c'.repeat(64)), 'tgz')
     await rollback({ storage, app: APP, to: 'v1', wait: false })
     expect((await pointerOf(storage)).hot?.artifact).toEqual(v1.artifact)
-    expect(listCalls(keys.artifactsPrefix)).toBe(1)
+    expect(listCalls(keys.artifactsPrefix)).toBe(0)
+  })
+
+  it('--to base points the fleet at its base code, and says which running machines keep hot code until restarted', async () => {
+    const storage = freshStorage()
+    await bootPointer(storage)
+    const [, v2] = await publishVersions(storage, ['v1', 'v2'])
+    await announceMachine(storage, 'm1', 'image-1', {
+      version: 'v2',
+      upgradeId: v2!.upgradeId,
+      hotRef: v2!.sourceRef,
+    })
+    await announceMachine(storage, 'm2')
+    const before = await pointerOf(storage)
+    const outcome = await rollback({ storage, app: APP, to: 'base' })
+    expect(outcome).toMatchObject({ ok: true, upgrade: null, baseRef: 'image-1', waited: false })
+    expect(await pointerOf(storage)).toMatchObject({
+      baseRef: 'image-1',
+      hot: null,
+      seq: before.seq + 1,
+      lineage: before.lineage,
+    })
+    expect(outcome.warnings).toEqual([
+      expect.stringMatching(/1 running machine\(s\) keep the hot code .*: m1 \(v2\); restart them/),
+    ])
+    await expect(rollback({ storage, app: APP, to: 'base' })).rejects.toThrow(
+      /already runs the base code of image-1: nothing to roll back/,
+    )
+    // From the base code, --to goes to a published version again.
+    await rollback({ storage, app: APP, to: 'v1', wait: false })
+    expect((await pointerOf(storage)).hot?.version).toBe('v1')
+  })
+
+  it('refuses to roll back to the version already live, and moves nothing', async () => {
+    const storage = freshStorage()
+    await bootPointer(storage)
+    const [, v2] = await publishVersions(storage, ['v1', 'v2'])
+    const error = await rollback({ storage, app: APP, to: 'v2' }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(NothingToRollBackError)
+    expect((error as Error).message).toMatch(
+      /^v2 is already live \(upgrade [0-9A-Z]{26}, published .*\): nothing to roll back/,
+    )
+    expect((await pointerOf(storage)).hot?.upgradeId).toBe(v2!.upgradeId)
+  })
+
+  it('refuses a target whose artifact is corrupt in storage, saying to publish that version again', async () => {
+    const storage = freshStorage()
+    await bootPointer(storage)
+    const [v1, v2] = await publishVersions(storage, ['v1', 'v2'])
+    await storage.put(v1!.artifact.key, 'these are not the bytes that were published')
+    const error = await rollback({ storage, app: APP, to: 'v1' }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(ArtifactCorruptError)
+    expect((error as Error).message).toMatch(
+      /artifact of v1 \(.*\) is corrupt in storage \(sha256 [0-9a-f]{12}…, 43 bytes; expected [0-9a-f]{12}…, \d+ bytes\).*Publish v1 again/,
+    )
+    expect((await pointerOf(storage)).hot?.upgradeId).toBe(v2!.upgradeId)
+    // Publishing the same build again replaces the corrupt object; the rollback then works.
+    await publish({ storage, app: APP, dir: await hotDir('v1'), version: 'v1', wait: false })
+    await rollback({ storage, app: APP, to: 'v2', wait: false })
+    await expect(rollback({ storage, app: APP, to: 'v1', wait: false })).resolves.toMatchObject({ ok: true })
   })
 })

@@ -10,7 +10,7 @@ describe('openStorage', () => {
     const dir = await mkdtemp(join(tmpdir(), 'relup-url-'))
     try {
       expect(DEFAULT_STORAGE).toBe('file://./.relup')
-      const storage = openStorage(DEFAULT_STORAGE, dir)
+      const storage = await openStorage(DEFAULT_STORAGE, { cwd: dir })
       expect(storage.name).toContain(join(dir, '.relup'))
       expect((await storage.put('k', 'v')).status).toBe('ok')
       await storage.close?.()
@@ -20,14 +20,14 @@ describe('openStorage', () => {
   })
 
   it('memory:<name> is one in-process store per name', async () => {
-    const a = openStorage('memory:url-test-a')
+    const a = await openStorage('memory:url-test-a')
     await a.put('k', 'v')
-    expect((await openStorage('memory:url-test-a').get('k')).status).toBe('ok')
-    expect((await openStorage('memory:url-test-b').get('k')).status).toBe('not-found')
+    expect((await (await openStorage('memory:url-test-a')).get('k')).status).toBe('ok')
+    expect((await (await openStorage('memory:url-test-b')).get('k')).status).toBe('not-found')
   })
 
   it('s3://bucket/prefix opens the S3 adapter on that bucket and prefix', async () => {
-    const storage = openStorage('s3://my-bucket/some/prefix/')
+    const storage = await openStorage('s3://my-bucket/some/prefix/')
     expect(storage.name).toBe('s3://my-bucket/some/prefix')
     await storage.close?.()
   })
@@ -36,13 +36,8 @@ describe('openStorage', () => {
     ['ftp://nope', /unknown storage URL.*file:\/\/<dir>, s3:\/\/<bucket>/],
     ['file://', /file:\/\/ needs a directory/],
     ['s3://', /s3:\/\/ needs a bucket/],
-  ])('%s is a configuration error that says what to write', (url, message) => {
-    let error: unknown
-    try {
-      openStorage(url)
-    } catch (e) {
-      error = e
-    }
+  ])('%s is a configuration error that says what to write', async (url, message) => {
+    const error = await openStorage(url).catch((e: unknown) => e)
     expect(isRelupError(error, 'ERR_RELUP_CONFIG')).toBe(true)
     expect((error as Error).message).toMatch(message)
   })

@@ -16,7 +16,13 @@ import {
 } from './errors.js'
 import { Gate } from './gate.js'
 import { createModuleHandle, createUnitHandle } from './handles.js'
-import { defaultResolveFrom, hostRequireFrom, resolveFromDirectory } from './hostRequire.js'
+import {
+  defaultResolveFrom,
+  hostImportFrom,
+  hostImportThrough,
+  hostRequireFrom,
+  resolveFromDirectory,
+} from './hostRequire.js'
 import { loadBase } from './load.js'
 import { withConsoleDefaults } from './logger.js'
 import { type LoadSettings, Release } from './release.js'
@@ -29,13 +35,7 @@ import type {
   UnitHandle,
   UpgradeOptions,
 } from './types.js'
-import {
-  isThenable,
-  type ScopeOptions,
-  type UnitApi,
-  type UnitDefinition,
-  type UnitInstance,
-} from './unit.js'
+import type { ScopeOptions, UnitApi, UnitDefinition, UnitInstance } from './unit.js'
 import { verifyRelease } from './verify.js'
 
 /** Load the initial release, evaluate it and start its units. */
@@ -95,6 +95,7 @@ export class SwapEngine<Deps = unknown> {
     const resolveFrom = options.resolveFrom ?? defaultResolveFrom()
     const settings: LoadSettings = {
       hostRequire: options.hostRequire ?? hostRequireFrom(resolveFrom),
+      hostImport: options.hostRequire ? hostImportThrough(options.hostRequire) : hostImportFrom(resolveFrom),
       resolvesFrom: options.hostRequire ? 'the hostRequire you passed' : resolveFromDirectory(resolveFrom),
       eagerCompile: options.compile !== 'lazy',
       entries: options.entries,
@@ -238,6 +239,10 @@ export class SwapEngine<Deps = unknown> {
         for (const error of errors)
           this.log.error(`unit ${instances[index]!.name} failed to dispose: ${describeError(error)}`)
       })
+      // What the modules' top levels started stops with them.
+      for (const record of this.current.modules.values()) {
+        record.scope.release(this.current.version, { stopLoose: true })
+      }
       this.setStatus('closed')
     })()
     return this.closing
@@ -249,8 +254,8 @@ export class SwapEngine<Deps = unknown> {
       name,
       version,
       deps: this.deps,
-      track: (result: unknown) => {
-        if (isThenable(result)) void this.gate(name).track(result)
+      run: (what: string, callback: () => unknown) => {
+        void this.gate(name).run(`${name}: ${what}`, callback)
       },
       unit: (other: string) => this.unitHandle(other),
       warn: (message: string) => this.log.warn(message),

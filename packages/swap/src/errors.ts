@@ -165,3 +165,48 @@ export class HandleError extends RelupError {
 export function describeError(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : `a non-error value (${String(error)})`
 }
+
+/** What is wrong with one file of a release, found by the loader (or by `checkRelease`) before it runs. */
+export type ReleaseProblemKind =
+  /** Not valid JavaScript or TypeScript. */
+  | 'syntax'
+  /** Top-level `await` (or `for await`): hot modules are evaluated synchronously. */
+  | 'top-level-await'
+  /** A relative import that names no file of the release. */
+  | 'unresolved-import'
+  /** A relative import that leaves the release directory. */
+  | 'import-outside-release'
+  /** The release directory itself cannot be used (a link out, a special file, a bad name). */
+  | 'release-tree'
+
+export interface ReleaseProblem {
+  kind: ReleaseProblemKind
+  /** Release-relative path of the file ('' for the release itself). */
+  file: string
+  /** 1-based line and column in the file as it was written (TypeScript source, not compiled output). */
+  line?: number | undefined
+  column?: number | undefined
+  /** What is wrong and what to do, without the location. */
+  message: string
+}
+
+/** Where a problem is, as `file:line:column` (or less, when less is known). */
+export function problemLocation(problem: Pick<ReleaseProblem, 'file' | 'line' | 'column'>): string {
+  if (problem.line === undefined) return problem.file
+  return `${problem.file}:${problem.line}${problem.column === undefined ? '' : `:${problem.column}`}`
+}
+
+/**
+ * A hot module cannot be loaded: the loader's rules (the ones `checkRelease` applies before a
+ * release is uploaded) found a problem in it. Thrown while a release loads; the `ReleaseLoadError`
+ * or `UpgradeError` that reports it names the module too.
+ */
+export class HotModuleError extends RelupError {
+  static readonly code = 'ERR_RELUP_HOT_MODULE'
+  readonly problem: ReleaseProblem
+
+  constructor(problem: ReleaseProblem, options: { cause?: unknown } = {}) {
+    super(HotModuleError.code, `${problemLocation(problem)}: ${problem.message}`, options)
+    this.problem = problem
+  }
+}

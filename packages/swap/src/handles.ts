@@ -3,6 +3,7 @@
  * every property access or call looks the current one up (Erlang's `Mod:f()`). Whatever a caller
  * copies out of a handle (`const f = handle.f`) is that version's value and stays so.
  */
+import { isNamespace } from './esmLinker.js'
 import type { Gate } from './gate.js'
 import type { UnitInstance } from './unit.js'
 
@@ -14,17 +15,40 @@ interface ModuleHandleBackend {
 }
 
 /**
+ * What a call of the handle calls: the exports themselves when they are a function
+ * (`module.exports = fn`), else the default export when it is one: an ES module's
+ * `export default function`, or `exports.default` of CommonJS compiled from TypeScript or Babel
+ * (marked `__esModule`).
+ */
+export function callableExport(exports: unknown): ((...args: unknown[]) => unknown) | undefined {
+  if (typeof exports === 'function') return exports as (...args: unknown[]) => unknown
+  if (typeof exports !== 'object' || exports === null) return undefined
+  const marked = isNamespace(exports) || (exports as { __esModule?: unknown }).__esModule === true
+  const fallback = marked ? (exports as { default?: unknown }).default : undefined
+  return typeof fallback === 'function' ? (fallback as (...args: unknown[]) => unknown) : undefined
+}
+
+/**
  * A proxy over the current exports of one module. Its target is a function, so the same handle
- * can be called (or constructed) whenever the current version exports a function, whatever an
- * earlier or later version exports.
+ * can be called (or constructed) whenever the current version exports a function, or has a
+ * default export that is one, whatever an earlier or later version exports. Named exports (an ES
+ * module's, or CommonJS `exports.name`) are its properties; `handle.default` is the default export.
  */
 export function createModuleHandle({ path, current }: ModuleHandleBackend): any {
   // Primitive exports (`module.exports = 42`) read like their wrapper object.
   const currentExports = () => Object(current().exports)
   const currentFunction = (use: 'called' | 'constructed'): ((...args: unknown[]) => unknown) => {
     const { exports, version } = current()
-    if (typeof exports === 'function') return exports
-    const what = exports === null ? 'null' : typeof exports === 'object' ? 'an object' : `a ${typeof exports}`
+    const callable = callableExport(exports)
+    if (callable) return callable
+    const what =
+      exports === null
+        ? 'null'
+        : isNamespace(exports)
+          ? 'an ES module without a default export function'
+          : typeof exports === 'object'
+            ? 'an object'
+            : `a ${typeof exports}`
     throw new TypeError(
       `module ${path} of release ${version} exports ${what}, not a function, so its handle cannot be ${use}`,
     )
@@ -72,18 +96,16 @@ export function createUnitHandle({ gate, current }: UnitHandleBackend): any {
   const methods = new Map<PropertyKey, (...args: unknown[]) => Promise<unknown>>()
 
   const invoke = (key: PropertyKey, args: unknown[]): Promise<unknown> => {
-    let result: unknown
     try {
       const instance = current()
       const method = instance.api[key]
       if (typeof method !== 'function') {
         throw new TypeError(`unit ${instance.name} (${instance.version}) has no method ${String(key)}`)
       }
-      result = method.apply(instance.api, args)
+      return gate.run(`${instance.name}.${String(key)}()`, () => method.apply(instance.api, args))
     } catch (error) {
       return Promise.reject(error)
     }
-    return gate.track(result)
   }
 
   const method = (key: PropertyKey) => {

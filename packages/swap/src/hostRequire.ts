@@ -3,9 +3,10 @@
  * shared by every release and never reloaded.
  */
 import { realpathSync, statSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { builtinModules, createRequire } from 'node:module'
+import { dirname, isAbsolute, join, resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { compileFunction, constants } from 'node:vm'
 
 /**
  * Where host packages resolve from when the app does not say: the directory of the script Node
@@ -48,4 +49,38 @@ export function hostRequireFrom(location: string | URL): NodeJS.Require {
     // A file that does not exist yet is fine: only its directory matters for resolution.
   }
   return createRequire(isDirectory ? join(path, 'noop.js') : path)
+}
+
+/** Native `import()` of a host module (ESM-only packages included) from where the app resolves. */
+export type HostImport = (specifier: string) => Promise<unknown>
+
+/**
+ * `import()` as the app's own code at `location` would run it: Node's ES module loader resolves
+ * from there, with the `import` conditions (what `require` cannot load). Compiled once per engine.
+ */
+export function hostImportFrom(location: string | URL): HostImport {
+  const filename =
+    location instanceof URL || location.startsWith('file:')
+      ? fileURLToPath(location)
+      : (() => {
+          const path = resolve(location)
+          try {
+            return statSync(path).isDirectory() ? join(path, 'noop.js') : path
+          } catch {
+            return path
+          }
+        })()
+  return compileFunction('return import(specifier)', ['specifier'], {
+    filename,
+    importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  }) as HostImport
+}
+
+/** `import()` through a host `require` the app passed: what it resolves, loaded by Node's ES module loader. */
+export function hostImportThrough(hostRequire: NodeJS.Require): HostImport {
+  return async (specifier) => {
+    if (specifier.startsWith('node:') || builtinModules.includes(specifier)) return import(specifier)
+    const path = isAbsolute(specifier) ? specifier : hostRequire.resolve(specifier)
+    return import(pathToFileURL(path).href)
+  }
 }

@@ -1,11 +1,15 @@
 export type { DisposeFailure, Logger } from '@relup/core'
+export { type CheckReleaseOptions, checkRelease, type ReleaseCheck } from './checkRelease.js'
 export { DEFAULT_DISPOSE_TIMEOUT, DEFAULT_SUSPEND_TIMEOUT } from './constants.js'
 export { createSwapEngine, type SwapEngine } from './engine.js'
 export {
   EngineClosedError,
   HandleError,
+  HotModuleError,
   NativeAddonRequireError,
   ReleaseLoadError,
+  type ReleaseProblem,
+  type ReleaseProblemKind,
   type RestartReason,
   RestartRequiredError,
   UpgradeError,

@@ -2,7 +2,7 @@
  * The first load: evaluate the base release and start its units. Either everything starts, or
  * a `ReleaseLoadError` names what failed and nothing stays started.
  */
-import { describeError, ReleaseLoadError } from './errors.js'
+import { describeError, HotModuleError, ReleaseLoadError } from './errors.js'
 import { staticDependencies } from './refuse.js'
 import { moduleThatThrew, type Release } from './release.js'
 import { type ScopeOptions, UnitInstance } from './unit.js'
@@ -21,8 +21,12 @@ export async function loadBase(
     bindings = bindUnits(base)
   } catch (error) {
     const module = error instanceof UnitDefinitionProblem ? error.module : moduleThatThrew(error)
-    const where = module ? `${module}: ` : ''
-    throw new ReleaseLoadError(base.dir, `${where}${describeError(error)}`, { module, cause: error })
+    // A broken loading rule names its file and line itself.
+    const problem =
+      error instanceof HotModuleError
+        ? error.message
+        : `${module ? `${module}: ` : ''}${describeError(error)}`
+    throw new ReleaseLoadError(base.dir, problem, { module, cause: error })
   }
   for (const { name, definition, record } of bindings) {
     try {

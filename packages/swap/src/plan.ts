@@ -3,6 +3,7 @@
  * is reused only if neither it nor anything it required (transitively) changed.
  */
 import type { ManifestDiff } from '@relup/core'
+import { formatOfExtension } from './moduleFormat.js'
 import type { ModuleRecord, Release } from './release.js'
 
 export interface ReloadPlan {
@@ -25,6 +26,15 @@ export function planReload(current: Release, diff: ManifestDiff, nextEntries: st
 
   const stale = new Set<string>()
   const queue = [...diff.added, ...diff.changed, ...diff.removed]
+  // A package.json that changes may change the format (`type`) of the .js/.ts files below it.
+  const packages = queue.filter((path) => path === 'package.json' || path.endsWith('/package.json'))
+  for (const manifest of packages) {
+    const scope = manifest.slice(0, -'package.json'.length)
+    for (const record of current.modules.values()) {
+      if (record.path.startsWith(scope) && formatOfExtension(record.path) === 'detect')
+        queue.push(record.path)
+    }
+  }
   // A module that looked for a file that now exists may resolve a require differently.
   for (const record of current.modules.values()) {
     if ([...record.probes].some((probe) => added.has(probe))) queue.push(record.path)

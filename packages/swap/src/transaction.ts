@@ -8,12 +8,14 @@ import { DEFAULT_SUSPEND_TIMEOUT } from './constants.js'
 import {
   describeError,
   EngineClosedError,
+  HotModuleError,
   NativeAddonRequireError,
   RestartRequiredError,
   UpgradeError,
   type UpgradePhase,
 } from './errors.js'
-import { drain, type Gate } from './gate.js'
+import { transforms } from './esmTransform.js'
+import { describeCalls, drain, type Gate, LONG_LIVED_ADVICE } from './gate.js'
 import { planReload, type ReloadPlan } from './plan.js'
 import {
   refuseAddonChanges,
@@ -22,6 +24,7 @@ import {
   staticDependencies,
 } from './refuse.js'
 import { type LoadSettings, moduleThatThrew, Release } from './release.js'
+import { discardEvaluated, disposeDiscarded, disposeReplaced, releaseReplacedModules } from './retire.js'
 import type { EngineEvents, SwapStats, UpgradeOptions } from './types.js'
 import { type ScopeOptions, UnitInstance } from './unit.js'
 import { bindUnits, type UnitBinding, UnitDefinitionProblem } from './unitBinding.js'
@@ -96,10 +99,21 @@ export async function runTransaction(
   try {
     if (host.closing()) throw new EngineClosedError(versionsOf(tx))
     const accepted = await refuse(tx)
-    const change = prepare(tx, accepted)
-    const pause = await suspend(tx, change)
-    const created = migrate(tx, change, pause)
+    let change: Change
+    let created: Map<string, UnitInstance>
+    let pause: Pause
+    const before = transforms.counters()
+    try {
+      change = prepare(tx, accepted)
+      pause = await suspend(tx, change)
+      created = migrate(tx, change, pause)
+    } catch (error) {
+      discardEvaluated(accepted.next, accepted.plan.reuse)
+      throw error
+    }
+    const after = transforms.counters()
     const pauseMs = commit(tx, accepted, change, created, pause)
+    const warnings = releaseReplacedModules(tx.from, accepted.next, host.log)
     const disposeErrors = await dispose(tx, change)
     return {
       modulesReloaded: change.moduleNames.length,
@@ -116,6 +130,12 @@ export async function runTransaction(
       drainMs: pause.drainMs,
       disposeErrors,
       degraded: disposeErrors.length > 0,
+      warnings,
+      transform: {
+        ms: after.spentMs - before.spentMs,
+        transformed: after.misses - before.misses,
+        cached: after.hits - before.hits,
+      },
     }
   } catch (caught) {
     if (caught instanceof UpgradeError) throw caught
@@ -186,9 +206,10 @@ function prepare(tx: Transaction, { next, plan }: Accepted): Change {
     }
     const definition = error instanceof UnitDefinitionProblem
     const module = definition ? error.module : moduleThatThrew(error)
-    const what = definition
-      ? error.message
-      : `${module ?? 'a module'} threw while loading: ${describeError(error)}`
+    const what =
+      definition || error instanceof HotModuleError
+        ? error.message
+        : `${module ?? 'a module'} threw while loading: ${describeError(error)}`
     throw upgradeError(tx, UpgradeError.prepareCode, `${what}; fix it and publish a new version`, {
       module,
       cause: error,
@@ -220,18 +241,34 @@ function prepare(tx: Transaction, { next, plan }: Accepted): Change {
 async function suspend(tx: Transaction, change: Change): Promise<Pause> {
   tx.phase = 'suspend'
   const timeout = tx.options.suspendTimeout ?? DEFAULT_SUSPEND_TIMEOUT
+  const pendingOf = (name: string) =>
+    tx.host
+      .gate(name)
+      .pending()
+      .map((call) => ({ unit: name, call }))
+  // A call that already held an earlier upgrade back for the whole timeout would freeze the unit
+  // again: fail now, with the gates never closed, and say how to restructure it.
+  const stalled = change.suspended.flatMap(pendingOf).filter(({ call }) => call.heldBackDrain)
+  if (stalled.length > 0) {
+    const problem =
+      `${describeCalls(stalled.map(({ call }) => call))} already held back an earlier upgrade until its ` +
+      `suspendTimeout and ${stalled.length === 1 ? 'is' : 'are'} still pending, so this attempt fails at once ` +
+      `instead of freezing the unit again; ${LONG_LIVED_ADVICE}`
+    throw upgradeError(tx, UpgradeError.drainTimeoutCode, problem, { unit: stalled[0]!.unit })
+  }
   const gates = change.suspended.map((name) => tx.host.gate(name))
   const startedAt = performance.now()
   for (const gate of gates) gate.close()
   tx.host.phase({ phase: tx.phase, ...versionsOf(tx) })
   const idle = drain(gates, timeout)
   if (idle !== true && !(await idle)) {
-    const busy = change.suspended.filter((name) => tx.host.gate(name).inFlight > 0)
+    const busy = change.suspended.flatMap(pendingOf)
+    for (const { call } of busy) call.heldBackDrain = true
     for (const gate of gates) gate.open()
     const problem =
-      `in-flight calls to ${busy.join(', ')} did not finish within ${timeout} ms (raise suspendTimeout, ` +
-      'or make long-lived work a unit that hands over through its state)'
-    throw upgradeError(tx, UpgradeError.drainTimeoutCode, problem, { unit: busy[0] })
+      `in-flight calls did not finish within ${timeout} ms: ${describeCalls(busy.map(({ call }) => call))}. ` +
+      `If they do finish, raise suspendTimeout; ${LONG_LIVED_ADVICE}`
+    throw upgradeError(tx, UpgradeError.drainTimeoutCode, problem, { unit: busy[0]?.unit })
   }
   return { gates, startedAt, drainMs: performance.now() - startedAt }
 }
@@ -297,33 +334,6 @@ function dispose(tx: Transaction, change: Change): Promise<DisposeFailure[]> {
   const instances: UnitInstance[] = []
   for (const name of change.suspended) instances.push(tx.from.units.get(name)!)
   return disposeReplaced(instances, tx.host)
-}
-
-/**
- * Apart from `dispose`, and with no closure over the transaction: an instance's abort reason keeps
- * the stack it was created on, so an old instance the app leaks must not keep the old release too.
- */
-async function disposeReplaced(instances: UnitInstance[], host: TransactionHost): Promise<DisposeFailure[]> {
-  const results = await Promise.all(instances.map((instance) => instance.dispose(host.disposeTimeout)))
-  const failures: DisposeFailure[] = []
-  results.forEach((errors, index) => {
-    const instance = instances[index]!
-    for (const error of errors) {
-      failures.push({ unit: instance.name, version: instance.version, message: describeError(error) })
-      host.log.error(
-        `unit ${instance.name} (${instance.version}) failed to dispose: ${describeError(error)}; the engine is ` +
-          'degraded (the old instance may still hold resources): restart the process when convenient',
-      )
-    }
-  })
-  return failures
-}
-
-/** An instance migrate created before a later unit failed: never served, so its failures only warn. */
-async function disposeDiscarded(host: TransactionHost, instance: UnitInstance): Promise<void> {
-  for (const error of await instance.dispose(host.disposeTimeout)) {
-    host.log.warn(`discarded instance of unit ${instance.name} failed to dispose: ${describeError(error)}`)
-  }
 }
 
 /** The refuse-phase error for a release that failed verification. */

@@ -71,6 +71,16 @@ export interface SwapStats extends EngineStats {
   disposeErrors: DisposeFailure[]
   /** True when any old instance failed to dispose: the upgrade stands, but the engine is degraded. */
   degraded: boolean
+  /**
+   * What the upgrade noticed but did not stop for (also logged as warnings): e.g. a replaced
+   * module whose code left an interval running outside its top level and outside `ctx`.
+   */
+  warnings: string[]
+  /**
+   * TypeScript and ES module transforms during prepare: how long they took (ms, cache lookups
+   * included), how many ran, how many steps came from the cache (content seen before).
+   */
+  transform: { ms: number; transformed: number; cached: number }
 }
 
 export type EngineStatus = 'idle' | 'upgrading' | 'degraded' | 'closed'

@@ -2,6 +2,8 @@
  * Stateful units, the GenServer analogue: a hot module exports plain unit definitions, the engine
  * creates one instance per version and carries the state across versions as plain data.
  */
+import { markLongLived } from './gate.js'
+import { isThenable } from './thenable.js'
 import type { UnitHandle } from './types.js'
 
 /** What a hot module exports as `exports.units = { name: definition }`. */
@@ -56,6 +58,14 @@ export interface UnitContext<State = any, Deps = any> {
   onDispose(fn: () => unknown): void
   /** A stable handle to another unit of the current release. */
   unit<T extends object = any>(name: string): UnitHandle<T>
+  /**
+   * Mark long-lived work (a per-connection loop, a long poll, a stream): upgrades do not wait
+   * for it. The call running now (a method of this unit, before its first `await`, or a `ctx`
+   * timer or listener callback) stops counting as in flight, and so does a call that returns
+   * `work`. The work keeps running on this version after an upgrade: end it when `ctx.signal`
+   * aborts (this instance was replaced) and let the caller call again, on the new version.
+   */
+  longLived<T>(work: Promise<T>): Promise<T>
 }
 
 /** Identity helper that types a unit definition for TypeScript users (hot modules need not import it). */
@@ -67,11 +77,6 @@ export function defineUnit<State, Api extends object, Deps = any>(
 
 /** The API type of a unit definition: `UnitApi<typeof counter>`. */
 export type UnitApi<D> = D extends UnitDefinition<any, infer Api, any> ? Api : never
-
-export const isThenable = (value: unknown): value is PromiseLike<unknown> =>
-  (typeof value === 'object' || typeof value === 'function') &&
-  value !== null &&
-  typeof (value as { then?: unknown }).then === 'function'
 
 /** Why a unit definition cannot be used, or undefined when it can. */
 export function unitDefinitionProblem(definition: unknown): string | undefined {
@@ -89,8 +94,8 @@ export interface ScopeOptions {
   name: string
   version: string
   deps: unknown
-  /** Counts async work started by timer and listener callbacks as in-flight for the drain. */
-  track: (result: unknown) => void
+  /** Runs a timer or listener callback; the async work it starts counts as in flight for the drain. */
+  run: (what: string, callback: () => unknown) => void
   unit: (name: string) => any
   warn: (message: string) => void
 }
@@ -131,7 +136,7 @@ export class UnitScope implements UnitContext {
     if (this.refuseAfterDispose('setTimeout')) return inertTimer()
     const timer: NodeJS.Timeout = setTimeout(() => {
       this.timers.delete(timer)
-      this.options.track(callback(...args))
+      this.options.run('timeout callback', () => callback(...args))
     }, ms)
     this.timers.add(timer)
     return timer
@@ -143,7 +148,7 @@ export class UnitScope implements UnitContext {
     ...args: A
   ): NodeJS.Timeout {
     if (this.refuseAfterDispose('setInterval')) return inertTimer()
-    const timer = setInterval(() => this.options.track(callback(...args)), ms)
+    const timer = setInterval(() => this.options.run('interval callback', () => callback(...args)), ms)
     this.timers.add(timer)
     return timer
   }
@@ -160,7 +165,7 @@ export class UnitScope implements UnitContext {
 
   listen(emitter: Listenable, event: string | symbol, listener: (...args: any[]) => unknown): () => void {
     if (this.refuseAfterDispose('listen')) return () => {}
-    const wrapped = (...args: any[]) => this.options.track(listener(...args))
+    const wrapped = (...args: any[]) => this.options.run(`${String(event)} listener`, () => listener(...args))
     let remove: () => void
     if ('addEventListener' in emitter && typeof emitter.addEventListener === 'function') {
       emitter.addEventListener(String(event), wrapped)
@@ -185,6 +190,11 @@ export class UnitScope implements UnitContext {
 
   unit(name: string): any {
     return this.options.unit(name)
+  }
+
+  longLived<T>(work: Promise<T>): Promise<T> {
+    markLongLived(work)
+    return work
   }
 
   /**

@@ -37,11 +37,16 @@ export function bindUnits(release: Release): UnitBinding[] {
       if (problem)
         throw new UnitDefinitionProblem(record.path, `unit ${name} exported by ${record.path} ${problem}`)
       const other = definedIn.get(name)
-      if (other)
+      if (other) {
+        const sourcesBesideOutput = [other, record.path].some((path) => /\.[cm]?ts$/.test(path))
+        const hint = sourcesBesideOutput
+          ? '; a release that ships TypeScript sources beside their compiled JavaScript must list its entries (createSwapEngine({ entries }))'
+          : ''
         throw new UnitDefinitionProblem(
           record.path,
-          `unit ${name} is defined twice, in ${other} and ${record.path}`,
+          `unit ${name} is defined twice, in ${other} and ${record.path}${hint}`,
         )
+      }
       definedIn.set(name, record.path)
       bindings.push({ name, definition: definition as UnitDefinition, record })
     }

@@ -4,7 +4,9 @@
  * pause, so both must be synchronous.
  */
 import { describeError } from './errors.js'
-import { isThenable, type UnitDefinition, type UnitInstance } from './unit.js'
+import { crossingProblem, uncloneableValue } from './stateCheck.js'
+import { isThenable } from './thenable.js'
+import type { UnitDefinition, UnitInstance } from './unit.js'
 
 /** A hook broke the unit contract or threw while migrating; the message says which. */
 export class MigrationProblem extends Error {}
@@ -16,16 +18,27 @@ export function initialState(definition: UnitDefinition): unknown {
   return state
 }
 
-/** The old instance's state crosses as a structured clone: plain data, never the old version's objects. */
+const KEEP_PLAIN =
+  'keep plain data in ctx.state (objects, arrays, Map, Set, Date, typed arrays) and rebuild objects with ' +
+  'behaviour in create(); sockets, handles and functions belong to the cold part (ctx.deps), the state holds their ids'
+
+/**
+ * The old instance's state crosses as a structured clone: plain data, never the old version's
+ * objects. A value the clone would refuse or silently change (`stateCheck.ts`) fails the migration.
+ */
 export function migrateState(definition: UnitDefinition, previous: UnitInstance): unknown {
+  const state = previous.scope.state
   let exported: unknown
   try {
-    exported = structuredClone(previous.scope.state)
+    exported = structuredClone(state)
   } catch (error) {
+    const where = uncloneableValue(state)
     throw new MigrationProblem(
-      `its state is not plain data (${describeError(error)}); keep only structured-clone-able values in ctx.state`,
+      `its state is not plain data: ${where ?? 'it cannot be cloned'} (${describeError(error)}); ${KEEP_PLAIN}`,
     )
   }
+  const problem = crossingProblem(state, exported)
+  if (problem) throw new MigrationProblem(`its state cannot cross versions: ${problem}; ${KEEP_PLAIN}`)
   if (!definition.codeChange) return exported
   let migrated: unknown
   try {

@@ -3,6 +3,7 @@ import {
   createSwapEngine,
   EngineClosedError,
   HandleError,
+  HotModuleError,
   NativeAddonRequireError,
   ReleaseLoadError,
   RestartRequiredError,
@@ -21,6 +22,7 @@ function declaredCodes(): { owner: string; code: string }[] {
     NativeAddonRequireError,
     ReleaseLoadError,
     HandleError,
+    HotModuleError,
   ]
   return classes.flatMap((cls) =>
     Object.getOwnPropertyNames(cls)

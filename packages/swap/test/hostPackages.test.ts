@@ -52,6 +52,47 @@ describe('host packages', () => {
     expect(stdout.trim()).toBe('hello from the app')
   })
 
+  it('imported by an ES module resolve through the host: an ES module package works, an import-only one fails clearly', async () => {
+    const dir = await app()
+    const packages = join(dir, 'node_modules')
+    await mkdir(join(packages, 'esm-pkg'))
+    await writeFile(
+      join(packages, 'esm-pkg', 'package.json'),
+      '{"name":"esm-pkg","type":"module","exports":"./index.js"}',
+    )
+    await writeFile(
+      join(packages, 'esm-pkg', 'index.js'),
+      'export default () => "esm default"; export const named = "esm named"',
+    )
+    await mkdir(join(packages, 'import-only'))
+    await writeFile(
+      join(packages, 'import-only', 'package.json'),
+      '{"name":"import-only","type":"module","exports":{"import":"./index.js"}}',
+    )
+    await writeFile(join(packages, 'import-only', 'index.js'), 'export const only = "import only"')
+    const hot = await release('v1', {
+      'app.mjs': `import greeting from 'greeting'
+import esm, { named } from 'esm-pkg'
+export const seen = [greeting, esm(), named]
+export const later = async () => (await import('import-only')).only`,
+    })
+    const engine = await createSwapEngine({ releaseDir: hot, resolveFrom: join(dir, 'server.mjs') })
+    expect(engine.module('app.mjs').seen).toEqual(['hello from the app', 'esm default', 'esm named'])
+    expect(await engine.module('app.mjs').later()).toBe('import only')
+    await engine.close()
+
+    const strict = await release('v2', {
+      'app.mjs': `import { only } from 'import-only'
+export { only }`,
+    })
+    const error = await createSwapEngine({ releaseDir: strict, resolveFrom: join(dir, 'server.mjs') }).catch(
+      (e: unknown) => e,
+    )
+    expect((error as Error).message).toMatch(
+      /host package 'import-only' imported by hot module app\.mjs cannot be loaded synchronously .*await import\('import-only'\)/,
+    )
+  })
+
   it('that cannot be found say where they were looked up and how to change it', async () => {
     const dir = await release('v1', {
       'handler.js': 'module.exports = () => require("no-such-package-here")',

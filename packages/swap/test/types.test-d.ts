@@ -8,10 +8,14 @@ import type {
 } from '@relup/core'
 import { expectTypeOf } from 'vitest'
 import {
+  type CheckReleaseOptions,
+  checkRelease,
   createSwapEngine,
   type DisposeFailure,
   defineUnit,
   type Logger,
+  type ReleaseCheck,
+  type ReleaseProblem,
   type RestartReason,
   type SwapEngine,
   type SwapStats,
@@ -26,6 +30,7 @@ const counter = defineUnit({
   create: (ctx) => {
     expectTypeOf(ctx.state).toEqualTypeOf<{ count: number }>()
     expectTypeOf(ctx.version).toEqualTypeOf<string>()
+    expectTypeOf(ctx.longLived(Promise.resolve(1))).toEqualTypeOf<Promise<number>>()
     return {
       inc: (by: number) => (ctx.state.count += by),
       load: async () => ctx.state.count,
@@ -81,6 +86,16 @@ expectTypeOf<RestartReason>().toEqualTypeOf<'native-addon' | 'node-abi' | 'stati
 expectTypeOf(createSwapEngine({ releaseDir: 'x', deps: { db: 'pool' } })).resolves.toEqualTypeOf<
   SwapEngine<{ db: string }>
 >()
+
+// What `relup pack` calls before uploading: the loader's rules, nothing evaluated.
+expectTypeOf(checkRelease).toEqualTypeOf<
+  (dir: string, options?: CheckReleaseOptions) => Promise<ReleaseCheck>
+>()
+expectTypeOf<ReleaseCheck>().toEqualTypeOf<{ ok: boolean; problems: ReleaseProblem[]; modules: string[] }>()
+expectTypeOf<ReleaseProblem['kind']>().toEqualTypeOf<
+  'syntax' | 'top-level-await' | 'unresolved-import' | 'import-outside-release' | 'release-tree'
+>()
+expectTypeOf<SwapStats['warnings']>().toEqualTypeOf<string[]>()
 
 // @ts-expect-error create is required
 defineUnit({ init: () => 1 })

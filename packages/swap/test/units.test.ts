@@ -53,23 +53,33 @@ describe('stateful units', () => {
     await engine.close()
   })
 
-  it('hands the new version a structured clone: no functions, no objects of the old classes', async () => {
+  it('hands the new version a structured clone: Maps, Sets, Dates, typed arrays and plain data cross as they are', async () => {
     const v1 = await release('v1', {
-      'store.js': `
-        class Entry { constructor(v) { this.v = v } get double() { return this.v * 2 } }
-        exports.units = { store: { init: () => ({ items: new Map([['a', new Entry(1)]]) }),
-          create: (ctx) => ({ item() { return ctx.state.items.get('a') } }) } }`,
+      'store.js': `exports.units = { store: {
+        init: () => ({
+          items: new Map([['a', { v: 1, tags: new Set(['x']) }]]),
+          since: new Date(0),
+          bytes: new Uint8Array([1, 2, 3]),
+          list: [1, 'two', null, { three: 3n }],
+          pattern: /ab+c/i,
+          bare: Object.create(null),
+        }),
+        create: (ctx) => ({ state: () => ctx.state }) } }`,
     })
     const v2 = await release('v2', {
-      'store.js': `exports.units = { store: { create: (ctx) => ({ item() { return ctx.state.items.get('a') } }) } }`,
+      'store.js': `exports.units = { store: { create: (ctx) => ({
+        state: () => ctx.state,
+        summary: () => [ctx.state.items.get('a').tags.has('x'), ctx.state.since.getTime(), ctx.state.bytes[2]],
+      }) } }`,
     })
     const engine = await createSwapEngine({ releaseDir: v1, version: 'v1' })
     const store = engine.unit('store')
-    expect((await store.item()).double).toBe(2)
+    const before = await store.state()
     await engine.upgrade(v2)
-    const migrated = await store.item()
-    expect(migrated).toEqual({ v: 1 })
-    expect(Object.getPrototypeOf(migrated)).toBe(Object.prototype)
+    const after = await store.state()
+    expect(after).toEqual(before)
+    expect(after).not.toBe(before)
+    expect(await store.summary()).toEqual([true, 0, 3])
     await engine.close()
   })
 

@@ -123,6 +123,8 @@ describe('upgrade transaction', () => {
       drainMs: expect.any(Number),
       disposeErrors: [],
       degraded: false,
+      warnings: [],
+      transform: { ms: expect.any(Number), transformed: 0, cached: 0 },
     })
     expect(stats.totalMs).toBeGreaterThanOrEqual(stats.pauseMs)
     expect(engine.version).toBe('v2')

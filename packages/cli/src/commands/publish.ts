@@ -2,7 +2,7 @@ import { publish } from '@relup/publisher'
 import { defineCommand } from '../command.js'
 import { UsageError } from '../errors.js'
 import { printOutcome } from '../summary.js'
-import { DEPLOY_FLAGS, deployOptions } from './deployFlags.js'
+import { DEPLOY_FLAGS, DEPLOY_FLAGS_HELP, deployOptions } from './deployFlags.js'
 
 export const publishCommand = defineCommand({
   name: 'publish',
@@ -13,19 +13,17 @@ Pack <dir> (the app's hot code), upload it, move the pointer to it and wait for 
 on that base to report.
 
 Options:
-  --version <v>       version label (default: <dir>/package.json version, else hot-<sha12>)
-  --base-ref <ref>    the cold build it applies to (default: the pointer's base)
-  --source-ref <ref>  what it was built from, e.g. a commit (default: sha256:<artifact>)
-  --sign <key>        Ed25519 private key (PEM file) to sign the upgrade with
-  --timeout <d>       how long to wait for machines (default 120s)
-  --no-wait           move the pointer and return
-  --expect <n>        wait for exactly n machines (default: machines seen recently)
-  --force             take over the deploy lock if someone else holds it
-  --storage <url>     file://<dir> (default file://./.relup), s3://<bucket>[/<prefix>], memory:
-  --json              machine-readable output
+  --version <v>         version label (default: <dir>/package.json version, else hot-<sha12>)
+  --base-ref <ref>      the cold build it applies to (default: the pointer's base)
+  --source-ref <ref>    what it was built from, e.g. a commit (default: sha256:<artifact>)
+${DEPLOY_FLAGS_HELP}
 
-Exit code 0 only when every expected machine completed (a degraded machine completed: it is
-flagged, and should be restarted when convenient).`,
+Exit code 0 when every machine waited for completed (a degraded machine completed: it is
+flagged, and should be restarted when convenient; machines counted absent are listed and do not
+fail the publish as long as one completed); 1 when one failed or timed out, or when the
+upgrade's base runs on at most half of the live machines (unless --allow-other-bases);
+2 usage or configuration; 3 the deploy lock is held; 130/143 cancelled by Ctrl-C/SIGTERM
+(the lock is released, temporary files removed).`,
   flags: {
     ...DEPLOY_FLAGS,
     version: { type: 'string' },
@@ -34,6 +32,7 @@ flagged, and should be restarted when convenient).`,
   },
   needsApp: true,
   needsStorage: true,
+  cancellable: true,
   async run(input) {
     const dir = input.positionals[0]
     if (!dir)

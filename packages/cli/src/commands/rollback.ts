@@ -1,24 +1,27 @@
 import { rollback } from '@relup/publisher'
 import { defineCommand } from '../command.js'
 import { printOutcome } from '../summary.js'
-import { DEPLOY_FLAGS, deployOptions } from './deployFlags.js'
+import { DEPLOY_FLAGS, DEPLOY_FLAGS_HELP, deployOptions } from './deployFlags.js'
 
 export const rollbackCommand = defineCommand({
   name: 'rollback',
-  summary: 'point the fleet back at an earlier version',
-  help: `relup rollback --app <name> [--to <version>] [options]
+  summary: 'point the fleet back at an earlier version, or at its base code',
+  help: `relup rollback --app <name> [--to <version>|base] [options]
 
-Point the fleet back at an earlier published version (artifacts are immutable and kept),
-with the same lock, wait and summary as publish.
+Point the fleet back at an earlier published version (artifacts are immutable and kept; the
+target's is verified first), with the same lock, wait and summary as publish. --to base points
+the fleet at its base code: machines that start boot it, running ones keep their hot code until
+they restart. Rolling back to the version already live is refused.
 
 Options:
-  --to <version>     the version to go back to (default: the one before the current)
-  --sign <key>       Ed25519 private key (PEM file): needed when machines require signatures
-  --timeout <d>      how long to wait for machines (default 120s)
-  --no-wait, --expect <n>, --force, --storage <url>, --json   as for publish`,
+  --to <version>|base   where to go (default: the version before the current one)
+${DEPLOY_FLAGS_HELP}
+
+--sign is needed when machines require signatures. Exit codes as for publish.`,
   flags: { ...DEPLOY_FLAGS, to: { type: 'string' } },
   needsApp: true,
   needsStorage: true,
+  cancellable: true,
   async run(input) {
     const outcome = await rollback({ ...(await deployOptions(input)), to: input.string('to') })
     printOutcome(input.out, outcome, 'rolled back to')

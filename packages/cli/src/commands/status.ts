@@ -1,5 +1,5 @@
-import type { LastResult } from '@relup/core'
-import { readFleetStatus } from '@relup/publisher'
+import { isMachineRecent, type LastResult } from '@relup/core'
+import { type FleetStatus, isMinorityBase, readFleetStatus } from '@relup/publisher'
 import { defineCommand } from '../command.js'
 import { ago, table } from '../output.js'
 
@@ -7,6 +7,32 @@ function lastResultCell(last: LastResult | null): string {
   if (!last) return '-'
   const status = last.status === 'completed' && last.degraded ? 'completed (degraded)' : last.status
   return `${status} ${last.version}${last.error ? `: ${last.error}` : ''}`
+}
+
+/** What makes `relup status` exit 1: what an operator (or a CI gate) must act on. */
+export function fleetProblems(fleet: FleetStatus): string[] {
+  const problems: string[] = []
+  if (fleet.pointerProblem) problems.push('the pointer is corrupt')
+  if (fleet.lockProblem) problems.push('the lock is unreadable')
+  const failed = fleet.machines.filter((m) => m.state === 'failed').length
+  const behind = fleet.machines.filter((m) => m.state === 'behind').length
+  if (failed > 0) problems.push(`${failed} machine(s) failed`)
+  if (behind > 0) problems.push(`${behind} machine(s) behind`)
+  return problems
+}
+
+/** Live machines on another base: an older generation, or (a majority) the sign of a mistyped base. */
+function otherBasesNote(app: string, baseRef: string, fleet: FleetStatus): string {
+  const others = fleet.otherBaseMachines
+  const onBase = fleet.machines.filter((m) => m.baseRef === baseRef && isMachineRecent(m)).length
+  const named = `${others.length} live machine(s) run another base than the pointer's (${baseRef}): ${others.map((m) => `${m.machineId} (${m.baseRef})`).join(', ')}`
+  if (!isMinorityBase(onBase, others.length))
+    return `${named}; an older generation, not reached by hot upgrades`
+  return (
+    `${named}; hot upgrades for ${baseRef} reach at most half of the live machines. ` +
+    `If ${baseRef} is a mistake (a machine started with a mistyped RELUP_BASE_REF), stop that machine and run ` +
+    `\`relup repair --app ${app} --base-ref <base> --force\``
+  )
 }
 
 export const statusCommand = defineCommand({
@@ -17,61 +43,74 @@ export const statusCommand = defineCommand({
 The pointer (base, hot version, published when and by whom), the deploy lock, and every
 machine's version, fingerprint, last result and when it was last seen. Machines that are
 behind, failed or degraded (old instances failed to dispose: restart when convenient) are
-flagged.`,
+flagged, and so are live machines on another base than the pointer's.
+
+Exit code 0 when the fleet runs what the pointer says; 1 when a machine FAILED or is BEHIND,
+the pointer is corrupt (run \`relup repair\`) or the lock unreadable (run \`relup unlock\`), so it
+can gate a CI step. DEGRADED, OLDER BASE, STOPPED and not-seen-recently machines do not change
+it.`,
   needsApp: true,
   needsStorage: true,
   async run({ out, app, storage, prefix }) {
     const fleet = await readFleetStatus({ storage, app, prefix })
-    out.data(fleet)
-    if (out.json) return 0
+    const problems = fleetProblems(fleet)
+    const code = problems.length > 0 ? 1 : 0
+    out.data({ ok: code === 0, problems, ...fleet })
+    if (out.json) return code
     const { pointer, lock, machines } = fleet
     out.line(`app ${app} on ${fleet.storage}`)
-    if (!pointer) {
+    if (fleet.pointerProblem) out.line(`pointer  CORRUPT: ${fleet.pointerProblem}`)
+    else if (!pointer) {
       out.line('no pointer yet: no machine has booted against this storage, and nothing was published')
-      return 0
+    } else {
+      const hot = pointer.hot
+      out.line(
+        `base     ${pointer.baseRef}${pointer.previousBases.length ? ` (previous: ${pointer.previousBases.slice(0, 3).join(', ')})` : ''} · set by ${pointer.setBy} ${ago(pointer.setAt)}`,
+      )
+      out.line(
+        hot
+          ? `hot      ${hot.version} · upgrade ${hot.upgradeId} · published ${hot.publishedAt} (${ago(hot.publishedAt)}) by ${hot.publishedBy}${hot.signature ? ' · signed' : ''}`
+          : 'hot      none: machines run the base code',
+      )
+      out.line(`expected fingerprint ${fleet.expectedFingerprint} · pointer seq ${pointer.seq}`)
     }
-    const hot = pointer.hot
     out.line(
-      `base     ${pointer.baseRef}${pointer.previousBases.length ? ` (previous: ${pointer.previousBases.slice(0, 3).join(', ')})` : ''}`,
-    )
-    out.line(
-      hot
-        ? `hot      ${hot.version} · upgrade ${hot.upgradeId} · published ${hot.publishedAt} (${ago(hot.publishedAt)}) by ${hot.publishedBy}${hot.signature ? ' · signed' : ''}`
-        : 'hot      none: machines run the base code',
-    )
-    out.line(`expected fingerprint ${fleet.expectedFingerprint} · pointer seq ${pointer.seq}`)
-    out.line(
-      lock
-        ? `lock     held by ${lock.owner} since ${lock.acquiredAt} (${lock.purpose}), expires ${lock.expiresAt}`
-        : 'lock     free',
+      fleet.lockProblem
+        ? `lock     UNREADABLE: ${fleet.lockProblem}`
+        : lock
+          ? `lock     held by ${lock.owner} since ${lock.acquiredAt} (${lock.purpose}), expires ${lock.expiresAt}`
+          : 'lock     free',
     )
     out.line()
-    if (machines.length === 0) {
-      out.line('no machine has reported yet')
-      return 0
-    }
-    out.line(
-      table(
-        ['MACHINE', 'REGION', 'VERSION', 'FINGERPRINT', 'LAST RESULT', 'SEEN', 'STATE'],
-        machines.map((m) => [
-          m.machineId,
-          m.region ?? '-',
-          m.version ?? 'base',
-          m.fingerprint,
-          lastResultCell(m.lastResult),
-          ago(m.updatedAt),
-          m.state === 'current' ? 'ok' : `<< ${m.state.toUpperCase()}`,
-        ]),
-      ),
-    )
-    const attention = machines.filter((m) => m.state === 'behind' || m.state === 'failed').length
-    const degraded = machines.filter((m) => m.state === 'degraded').length
-    if (attention > 0 || degraded > 0) out.line()
-    if (attention > 0) out.line(`${attention} machine(s) behind or failed`)
-    if (degraded > 0)
+    if (machines.length === 0) out.line('no machine has reported yet')
+    else
       out.line(
-        `${degraded} machine(s) degraded: old instances failed to dispose and may still hold resources; restart ${degraded === 1 ? 'it' : 'them'} when convenient`,
+        table(
+          ['MACHINE', 'REGION', 'VERSION', 'FINGERPRINT', 'LAST RESULT', 'SEEN', 'STATE'],
+          machines.map((m) => [
+            m.machineId,
+            m.region ?? '-',
+            m.version ?? 'base',
+            m.fingerprint,
+            lastResultCell(m.lastResult),
+            ago(m.updatedAt),
+            m.state === 'current' ? 'ok' : `<< ${m.state.toUpperCase()}`,
+          ]),
+        ),
       )
-    return 0
+    const degraded = machines.filter((m) => m.state === 'degraded').length
+    const others = fleet.otherBaseMachines
+    const notes = [
+      ...(problems.length > 0 ? [`needs attention: ${problems.join(', ')} (exit code 1)`] : []),
+      ...(degraded > 0
+        ? [
+            `${degraded} machine(s) degraded: old instances failed to dispose and may still hold resources; restart ${degraded === 1 ? 'it' : 'them'} when convenient`,
+          ]
+        : []),
+      ...(others.length > 0 && pointer ? [otherBasesNote(app, pointer.baseRef, fleet)] : []),
+    ]
+    if (notes.length > 0) out.line()
+    for (const note of notes) out.line(note)
+    return code
   },
 })
