@@ -70,7 +70,7 @@ const commands = {
     // publint and attw on every published package, as packed for the registry.
     if (status === 0) status = run(process.execPath, [join(root, 'scripts', 'check-packages.mjs')])
     if (status === 0)
-      status = run(pnpm, ['exec', 'turbo', 'run', 'test', '--concurrency=1', '--log-order=grouped'])
+      status = run(pnpm, ['exec', 'turbo', 'run', 'test', '--concurrency=2', '--log-order=grouped'])
     return status
   },
   start() {

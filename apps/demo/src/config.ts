@@ -19,6 +19,8 @@ export interface DemoConfig {
    */
   stateIsPerProcess: boolean
   pollInterval: number
+  /** How long the startup replay keeps trying to reach storage before the server boots anyway (RELUP_STARTUP_TIMEOUT, ms). */
+  startupTimeout: number
   /** The base release the cold build ships, and its version name (the directory's name). */
   hotDir: string
   baseVersion: string
@@ -93,6 +95,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
     stateIsPerProcess:
       nonEmpty(env, 'RELUP_STATE_DIR') === undefined && nonEmpty(env, 'RELUP_MACHINE_ID') === undefined,
     pollInterval: integer(env, 'RELUP_POLL_INTERVAL', 1000, 1, 3_600_000),
+    startupTimeout: integer(env, 'RELUP_STARTUP_TIMEOUT', 30_000, 1, 3_600_000),
     hotDir: release,
     baseVersion: basename(release),
     logLevel: logLevel as LogLevel,

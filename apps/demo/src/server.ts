@@ -57,6 +57,7 @@ async function main(config: DemoConfig): Promise<void> {
     region: config.region,
     stateDir: config.stateDir,
     pollInterval: config.pollInterval,
+    startupTimeout: config.startupTimeout,
     logger: log,
   })
 

@@ -19,6 +19,11 @@ export type Decision =
   | { action: 'skip'; reason: 'older-base' | 'base-rebuilt'; currentBaseRef: string }
   /** Nothing to do: no hot upgrade, or the machine already runs it. */
   | { action: 'noop' }
+  /**
+   * The pointer runs this base without hot code (a rollback to base) while this machine runs a hot
+   * upgrade of it: swap the base release back in.
+   */
+  | { action: 'base' }
   /** Apply this hot upgrade. */
   | { action: 'apply'; upgrade: HotUpgrade }
 
@@ -47,7 +52,8 @@ export function decide({ pointer, baseRef, marker, baseDigest }: DecideInput): D
   if (pointer.baseDigest && baseDigest && pointer.baseDigest !== baseDigest)
     return { action: 'skip', reason: 'base-rebuilt', currentBaseRef: pointer.baseRef }
   const hot = pointer.hot
-  if (hot === null) return { action: 'noop' }
+  if (hot === null)
+    return marker !== null && marker.baseRef === baseRef ? { action: 'base' } : { action: 'noop' }
   // A marker from another base (a stale state directory) proves nothing about this base.
   if (marker !== null && marker.baseRef === baseRef && marker.upgradeId === hot.upgradeId)
     return { action: 'noop' }

@@ -167,6 +167,23 @@ describe('pointer constructors', () => {
   })
 })
 
+describe('decide: a rollback to base', () => {
+  it('swaps the base release back in on a machine running a hot upgrade of that base', () => {
+    expect(decide({ pointer: pointer({ hot: null }), baseRef: 'image-1', marker: marker() })).toEqual({
+      action: 'base',
+    })
+  })
+
+  it('does nothing on a machine already on base code, or whose marker is of another base', () => {
+    expect(decide({ pointer: pointer({ hot: null }), baseRef: 'image-1', marker: null })).toEqual({
+      action: 'noop',
+    })
+    expect(
+      decide({ pointer: pointer({ hot: null }), baseRef: 'image-1', marker: marker({ baseRef: 'image-0' }) }),
+    ).toEqual({ action: 'noop' })
+  })
+})
+
 describe('decide: a base rebuilt under the same ref', () => {
   const hot = hotUpgrade({ baseRef: 'image-1' })
 

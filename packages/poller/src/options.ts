@@ -42,6 +42,23 @@ export interface UpgradeEngine {
    * `baseRef` is told apart. Optional: without it, a rebuilt base goes unnoticed.
    */
   readonly manifest?: ModuleManifest | undefined
+  /**
+   * The directory of the live release, read once at `start()` with `manifest`: the base release,
+   * which a rollback to base swaps back in on a running machine. Optional: without it, a machine
+   * returns to base code only when it restarts.
+   */
+  readonly releaseDir?: string | undefined
+  /** The version name of the live release, read once at `start()`: the base's, which a rollback to base reports. */
+  readonly version?: string | undefined
+}
+
+/** The release `engine` runs (read before any upgrade: its base), or null when it does not say. */
+export function baseReleaseOf(
+  engine: UpgradeEngine,
+): { dir: string; manifest: ModuleManifest; version: string } | null {
+  const { releaseDir, manifest, version } = engine
+  if (typeof releaseDir !== 'string' || !manifest) return null
+  return { dir: releaseDir, manifest, version: typeof version === 'string' ? version : 'base' }
 }
 
 /** The digest of the release `engine` runs (read before any upgrade: its base), or null when it does not say. */

@@ -18,7 +18,13 @@ import {
 import { StartupError } from './errors.js'
 import { acquireMachineLock, type MachineLock } from './machineLock.js'
 import { readMarker } from './markerFile.js'
-import { baseDigestOf, type RelupOptions, type ResolvedOptions, resolveOptions } from './options.js'
+import {
+  baseDigestOf,
+  baseReleaseOf,
+  type RelupOptions,
+  type ResolvedOptions,
+  resolveOptions,
+} from './options.js'
 import { type MalformedPointer, type PointerRead, PointerReader } from './pointerReader.js'
 import { prepareReleases } from './releaseStore.js'
 import { Reporter } from './reporter.js'
@@ -32,7 +38,7 @@ import {
   reduce,
 } from './state.js'
 import type { RelupEvents, RelupState, RuntimeContext } from './types.js'
-import { Upgrader } from './upgrader.js'
+import { baseAttemptsKey, Upgrader } from './upgrader.js'
 
 /** What a runtime with a base works with; development mode never has one. */
 interface Live {
@@ -89,6 +95,7 @@ export class Relup extends EventEmitter<RelupEvents> {
       baseRef,
       // Before any upgrade: the engine's manifest is still the base's.
       baseDigest: baseDigestOf(this.#o.engine, logger),
+      baseRelease: baseReleaseOf(this.#o.engine),
       keys: relupKeys(this.#o.app, { prefix: this.#o.prefix }),
       startedAt: new Date(),
     }
@@ -289,6 +296,11 @@ export class Relup extends EventEmitter<RelupEvents> {
         // Not while backing off after a failure, nor once given up on (maxAttempts).
         if (live.upgrader.due(decision.upgrade.upgradeId)) await live.upgrader.apply(decision.upgrade, false)
         return
+      case 'base': {
+        const key = baseAttemptsKey(pointer)
+        if (live.upgrader.due(key)) await live.upgrader.applyBase(key)
+        return
+      }
     }
   }
 

@@ -67,6 +67,8 @@ export type RuntimeEvent =
   | { type: 'upgrade-failed'; upgradeId: string; attempt: number; nextAt: number | null }
   /** The pointer's upgrade could not be applied at startup: the machine booted its last good release instead. */
   | { type: 'release-restored'; marker: LocalMarker }
+  /** A rollback to base swapped the base release back in: no hot code runs, no marker is kept. */
+  | { type: 'base-applied'; attemptsKey: string }
   /** The attempt's result and the machine record are written: the upgrade is finished. */
   | { type: 'upgrade-reported'; last: LastUpgrade }
 
@@ -131,6 +133,11 @@ export function reduce(state: RuntimeState, event: RuntimeEvent): RuntimeState {
     }
     case 'release-restored':
       return { ...state, running: event.marker, diskMarker: event.marker }
+    case 'base-applied': {
+      const attempts = new Map(state.attempts)
+      attempts.delete(event.attemptsKey)
+      return { ...state, running: null, diskMarker: null, attempts, upgradeCount: state.upgradeCount + 1 }
+    }
     case 'upgrade-reported':
       return { ...state, lastUpgrade: event.last }
   }

@@ -3,7 +3,14 @@
  * code works in. The pieces (attempt, release store, reporter, pointer reader, startup replay)
  * import this file; none of them imports the runtime class.
  */
-import type { HotUpgrade, RelupKeys, ResultError, UpgradeStats } from '@relup/core'
+import type {
+  EngineStats,
+  HotUpgrade,
+  ModuleManifest,
+  RelupKeys,
+  ResultError,
+  UpgradeStats,
+} from '@relup/core'
 import type { ResolvedOptions } from './options.js'
 
 /**
@@ -19,6 +26,8 @@ export interface RuntimeContext {
    * does not report its manifest): what tells a base rebuilt under the same `baseRef` apart.
    */
   readonly baseDigest: string | null
+  /** The base release as the engine loaded it (read at start), for a rollback to base; null when the engine does not say. */
+  readonly baseRelease: { dir: string; manifest: ModuleManifest; version: string } | null
   readonly keys: RelupKeys
   readonly startedAt: Date
 }
@@ -68,6 +77,10 @@ export interface RelupEvents {
       startup: boolean
     },
   ]
+  /** A rollback to base swapped the base release back in (on a running machine). */
+  'base:restored': [{ stats: EngineStats }]
+  /** A rollback to base could not swap the base release in: the hot code keeps running. */
+  'base:failed': [{ error: Error; attempt: number; retryInMs: number | null }]
   'poll:error': [{ error: Error; consecutiveFailures: number }]
   'storage:recovered': [{ downMs: number }]
 }

@@ -4,7 +4,8 @@
  * reporting and pruning; and, when a startup apply cannot be made, booting the machine's last good
  * release (`lastGood.ts`) instead of base code.
  */
-import type { HotUpgrade } from '@relup/core'
+import type { CurrentPointer, HotUpgrade, ResultError } from '@relup/core'
+import { isRelupError } from '@relup/core'
 import { type AttemptOutcome, attemptUpgrade } from './attempt.js'
 import { backoffDelay } from './backoff.js'
 import { bootLastGood, checkLastGood } from './lastGood.js'
@@ -20,6 +21,11 @@ export interface UpgraderHost {
   dispatch(event: RuntimeEvent): void
   emit<K extends keyof RelupEvents>(event: K, ...args: RelupEvents[K]): boolean
 }
+
+/** The upgrade id a return to base reports under (in the machine record), and its attempts' key per pointer write. */
+export const BASE_UPGRADE_ID = 'base'
+export const baseAttemptsKey = (pointer: CurrentPointer) =>
+  `${BASE_UPGRADE_ID}:${pointer.lineage ?? ''}:${pointer.seq}`
 
 export class Upgrader {
   readonly #ctx: RuntimeContext
@@ -121,6 +127,95 @@ export class Upgrader {
       `booted the last good release ${release.version} (upgrade ${release.upgradeId}) from ${release.releaseDir}`,
     )
   }
+
+  /**
+   * A rollback to base on a running machine: swap the base release back in through the same
+   * transaction, then forget the marker (base code is the last good now). Reported in the machine
+   * record (`lastResult` with upgrade id `base`), where `relup rollback --to base` looks; retried
+   * with backoff like an upgrade. Without the engine's base release, said once: it takes a restart.
+   */
+  async applyBase(attemptsKey: string): Promise<void> {
+    const { options } = this.#ctx
+    const base = this.#ctx.baseRelease
+    const host = this.#host
+    if (base === null) {
+      if (!this.#saidNoBase)
+        options.logger.warn(
+          'the pointer went back to base code, but the engine does not report its base release (releaseDir and manifest): this machine runs its hot code until it restarts',
+        )
+      this.#saidNoBase = true
+      return
+    }
+    const attempt = (host.state().attempts.get(attemptsKey)?.count ?? 0) + 1
+    const started = new Date()
+    const running = host.state().running
+    options.logger.info(
+      { attempt },
+      `going back to the base code (a rollback to base) from ${running?.version}`,
+    )
+    try {
+      const stats = await options.engine.upgrade(base.dir, {
+        manifest: base.manifest,
+        version: base.version,
+        suspendTimeout: options.suspendTimeout,
+        // Read again: the base directory belongs to the app, nothing extracted it for us.
+        verified: false,
+      })
+      await removeMarker(options.stateDir).catch(() => {})
+      host.dispatch({ type: 'base-applied', attemptsKey })
+      const last = {
+        upgradeId: BASE_UPGRADE_ID,
+        version: BASE_UPGRADE_ID,
+        status: 'completed' as const,
+        at: new Date(),
+        attempt,
+        stats: { ...stats },
+        error: null,
+      }
+      await this.#reporter
+        .machineRecord({ running: null, last })
+        .catch((error: unknown) => options.logger.warn({ err: error }, 'could not write the machine record'))
+      host.dispatch({ type: 'upgrade-reported', last })
+      options.logger.info({ pauseMs: stats.pauseMs }, 'running the base code again')
+      host.emit('base:restored', { stats })
+    } catch (caught) {
+      const error = caught instanceof Error ? caught : new Error(String(caught))
+      const retryInMs =
+        attempt >= options.maxAttempts
+          ? null
+          : backoffDelay(attempt, options.retryBaseDelay, options.retryMaxDelay)
+      host.dispatch({
+        type: 'upgrade-failed',
+        upgradeId: attemptsKey,
+        attempt,
+        nextAt: retryInMs === null ? null : Date.now() + retryInMs,
+      })
+      const phase = (error as { phase?: unknown }).phase
+      const reported: ResultError = {
+        code: isRelupError(error) ? error.code : 'ERR_RELUP_UPGRADE_FAILED',
+        message: error.message,
+        phase: typeof phase === 'string' ? phase : 'swap',
+      }
+      options.logger.error(
+        { err: error, attempt, retryInMs },
+        `could not go back to the base code; still running ${running?.version}${retryInMs === null ? '' : `, retrying in ${Math.round(retryInMs / 1000)} s`}`,
+      )
+      const last = {
+        upgradeId: BASE_UPGRADE_ID,
+        version: BASE_UPGRADE_ID,
+        status: 'failed' as const,
+        at: started,
+        attempt,
+        stats: null,
+        error: reported,
+      }
+      await this.#reporter.machineRecord({ running, last }).catch(() => {})
+      host.dispatch({ type: 'upgrade-reported', last })
+      host.emit('base:failed', { error, attempt, retryInMs })
+    }
+  }
+
+  #saidNoBase = false
 
   /** The pointer runs this base without hot code: base code is the last good now (only while starting on base code). */
   async forgetLastGood(): Promise<void> {

@@ -172,7 +172,14 @@ describe('the last good release', () => {
   it('pruning keeps the release the marker on disk names, besides the running one and the one before', async () => {
     const stateDir = await tempDir('state')
     const options = resolveOptions({ app: APP, storage: memoryStorage(), engine: stubEngine(), stateDir })
-    const ctx = { options, baseRef: 'image-1', baseDigest: null, keys, startedAt: new Date() }
+    const ctx = {
+      options,
+      baseRef: 'image-1',
+      baseDigest: null,
+      baseRelease: null,
+      keys,
+      startedAt: new Date(),
+    }
     const marker = (upgradeId: string): LocalMarker => ({
       schema: 1,
       app: APP,

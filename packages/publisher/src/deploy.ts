@@ -28,6 +28,7 @@ import { movePointer, readPointer, verifyPointer } from './pointer.js'
 import { retryTransient } from './transient.js'
 import type { DeployOptions, PublishOutcome, Reporter, RollbackOutcome } from './types.js'
 import { type MachineOutcome, waitForResults } from './wait.js'
+import { waitForBase } from './waitBase.js'
 
 export const DEFAULT_TIMEOUT_MS = 120_000
 /** How long releasing the lock and re-reading the pointer ride out a storage blip. */
@@ -236,6 +237,7 @@ export async function deploy(
     }
     return current ? withHotUpgrade(current, hot, setBy) : { ...initialPointer(app, baseRef, setBy), hot }
   })
+  const movedAt = new Date()
   await verifyPointer(storage, keys, written, 'Nothing was waited for.')
   reporter?.step?.(`pointer moved to ${what}`)
   const minority = isMinorityBase(onBase.length, otherBases.length)
@@ -263,17 +265,27 @@ export async function deploy(
     warnings: warnings.list,
     durationMs: performance.now() - context.started,
   })
-  if (!hot) {
-    // A running process cannot unload hot code: machines boot the base code when they restart.
-    const stillHot = onBase.filter((m) => m.upgradeId !== null)
-    if (stillHot.length > 0)
-      warnings.warn(
-        `${stillHot.length} running machine(s) keep the hot code they run until they restart: ` +
-          `${stillHot.map((m) => `${m.machineId} (${m.version})`).join(', ')}; restart them to run the base code of ${baseRef}`,
-      )
-    return outcome([], 0, false)
-  }
   if (options.wait === false) return outcome([], 0, false)
+  if (!hot) {
+    // Machines running hot code swap their base release back in and say so in their record.
+    const stillHot = expected.filter((m) => m.upgradeId !== null)
+    if (stillHot.length === 0) return outcome([], 0, true)
+    reporter?.step?.(`waiting for ${stillHot.length} machine(s) to go back to the base code of ${baseRef}`)
+    const outcomes = await waitForBase(storage, keys, stillHot, {
+      baseRef,
+      movedAt,
+      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      pollMs: options.pollMs,
+      ackTimeoutMs: options.ackTimeoutMs,
+      signal,
+      onResult: reporter?.result,
+      onStorageError: (error) =>
+        warnings.warn(
+          `storage failed while waiting for the machines (${(error as Error).message}); still waiting for it to answer again, until the timeout`,
+        ),
+    })
+    return outcome(outcomes, 0, true)
+  }
 
   const count = options.expect ?? expected.length
   const outcomes = await waitForMachines(hot, expected, count, options, keys, warnings)

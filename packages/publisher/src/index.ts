@@ -52,3 +52,4 @@ export {
   type WaitProgress,
   waitForResults,
 } from './wait.js'
+export { type WaitForBaseOptions, waitForBase } from './waitBase.js'

@@ -142,34 +142,80 @@ describe('rollback', () => {
     expect(listCalls(keys.artifactsPrefix)).toBe(0)
   })
 
-  it('--to base points the fleet at its base code, and says which running machines keep hot code until restarted', async () => {
+  it('--to base points the fleet at its base code and waits for the machines running hot code to go back', async () => {
     const storage = freshStorage()
     await bootPointer(storage)
     const [, v2] = await publishVersions(storage, ['v1', 'v2'])
-    await announceMachine(storage, 'm1', 'image-1', {
-      version: 'v2',
-      upgradeId: v2!.upgradeId,
-      hotRef: v2!.sourceRef,
-    })
+    const hotFields = { version: 'v2', upgradeId: v2!.upgradeId, hotRef: v2!.sourceRef, pollIntervalMs: 50 }
+    await announceMachine(storage, 'm1', 'image-1', hotFields)
     await announceMachine(storage, 'm2')
     const before = await pointerOf(storage)
-    const outcome = await rollback({ storage, app: APP, to: 'base' })
-    expect(outcome).toMatchObject({ ok: true, upgrade: null, baseRef: 'image-1', waited: false })
+    // m1 does what a running machine does: swaps its base release back in and says so in its record.
+    const answered = (async () => {
+      while ((await pointerOf(storage)).hot !== null) await new Promise((resolve) => setTimeout(resolve, 20))
+      await announceMachine(storage, 'm1', 'image-1', {
+        lastResult: {
+          upgradeId: 'base',
+          version: 'base',
+          status: 'completed',
+          at: new Date().toISOString(),
+          error: null,
+        },
+      })
+    })()
+    const outcome = await rollback({ storage, app: APP, to: 'base', pollMs: 20 })
+    await answered
+    expect(outcome).toMatchObject({ ok: true, upgrade: null, baseRef: 'image-1', waited: true })
+    expect(outcome.outcomes.map((o) => [o.machineId, o.status])).toEqual([['m1', 'completed']])
     expect(await pointerOf(storage)).toMatchObject({
       baseRef: 'image-1',
       hot: null,
       seq: before.seq + 1,
       lineage: before.lineage,
     })
-    expect(outcome.warnings).toEqual([
-      expect.stringMatching(/1 running machine\(s\) keep the hot code .*: m1 \(v2\); restart them/),
-    ])
     await expect(rollback({ storage, app: APP, to: 'base' })).rejects.toThrow(
       /already runs the base code of image-1: nothing to roll back/,
     )
     // From the base code, --to goes to a published version again.
     await rollback({ storage, app: APP, to: 'v1', wait: false })
     expect((await pointerOf(storage)).hot?.version).toBe('v1')
+  })
+
+  it('--to base reports a machine that could not go back, and counts a silent one absent', async () => {
+    const storage = freshStorage()
+    await bootPointer(storage)
+    const [, v2] = await publishVersions(storage, ['v1', 'v2'])
+    const hotFields = { version: 'v2', upgradeId: v2!.upgradeId, hotRef: v2!.sourceRef, pollIntervalMs: 50 }
+    await announceMachine(storage, 'm1', 'image-1', hotFields)
+    await announceMachine(storage, 'm2', 'image-1', hotFields)
+    const answered = (async () => {
+      while ((await pointerOf(storage)).hot !== null) await new Promise((resolve) => setTimeout(resolve, 20))
+      await announceMachine(storage, 'm1', 'image-1', {
+        ...hotFields,
+        lastResult: {
+          upgradeId: 'base',
+          version: 'base',
+          status: 'failed',
+          at: new Date().toISOString(),
+          error: 'codeChange threw',
+        },
+      })
+    })()
+    const outcome = await rollback({
+      storage,
+      app: APP,
+      to: 'base',
+      pollMs: 20,
+      ackTimeoutMs: 200,
+      timeoutMs: 5000,
+    })
+    await answered
+    expect(outcome.ok).toBe(false)
+    expect(outcome.outcomes.map((o) => [o.machineId, o.status])).toEqual([
+      ['m1', 'failed'],
+      ['m2', 'absent'],
+    ])
+    expect(outcome.outcomes[0]?.result?.error?.message).toBe('codeChange threw')
   })
 
   it('refuses to roll back to the version already live, and moves nothing', async () => {

@@ -27,24 +27,32 @@ export class Fleet {
     return new Fleet(backend, await mkdtemp(join(tmpdir(), 'relup-fleet-')))
   }
 
-  /** Start one machine on `baseRef` and wait for its ready line. */
-  async start(machineId: string, baseRef: string): Promise<DemoServer> {
+  /** Start one machine on `baseRef` and wait for its ready line (`env` adds to or overrides its environment). */
+  async start(machineId: string, baseRef: string, env: NodeJS.ProcessEnv = {}): Promise<DemoServer> {
     const server = await startDemoServer({
       env: {
-        ...this.backend.env,
-        RELUP_STORAGE: this.backend.storageUrl,
-        RELUP_APP: APP,
-        RELUP_BASE_REF: baseRef,
-        RELUP_MACHINE_ID: machineId,
-        RELUP_REGION: 'loopback',
-        RELUP_STATE_DIR: join(this.dir, 'state', machineId),
-        RELUP_POLL_INTERVAL: POLL_INTERVAL_MS,
-        RELUP_HOT_DIR: hotDir('v1'),
+        ...this.machineEnv(machineId, baseRef),
+        ...env,
       },
       timeoutMs: 20_000,
     })
     this.#servers.push(server)
     return server
+  }
+
+  /** The environment of machine `machineId`: its storage, ids, state directory and base release. */
+  machineEnv(machineId: string, baseRef: string): NodeJS.ProcessEnv {
+    return {
+      ...this.backend.env,
+      RELUP_STORAGE: this.backend.storageUrl,
+      RELUP_APP: APP,
+      RELUP_BASE_REF: baseRef,
+      RELUP_MACHINE_ID: machineId,
+      RELUP_REGION: 'loopback',
+      RELUP_STATE_DIR: join(this.dir, 'state', machineId),
+      RELUP_POLL_INTERVAL: POLL_INTERVAL_MS,
+      RELUP_HOT_DIR: hotDir('v1'),
+    }
   }
 
   /**
