@@ -4,6 +4,7 @@
  */
 import type { LocalMarker } from './marker.js'
 import type { CurrentPointer, HotUpgrade } from './pointer.js'
+import { inRolloutWave } from './rollout.js'
 
 export type Decision =
   /** No pointer yet: this machine writes the first one (create-only). */
@@ -24,8 +25,8 @@ export type Decision =
    * upgrade of it: swap the base release back in.
    */
   | { action: 'base' }
-  /** Apply this hot upgrade. */
-  | { action: 'apply'; upgrade: HotUpgrade }
+  /** Apply this hot upgrade: the stable release, or (`candidate: true`) a rollout's candidate this machine's cohort is in. */
+  | { action: 'apply'; upgrade: HotUpgrade; candidate?: boolean }
 
 export interface DecideInput {
   /** The pointer read from storage, or null when there is none. */
@@ -36,9 +37,13 @@ export interface DecideInput {
   marker: LocalMarker | null
   /** `manifestDigest` of the base release this machine booted from, when its engine reports it. */
   baseDigest?: string | null | undefined
+  /** This machine's id: whether it is in a rollout's current wave (without it, it runs the stable release). */
+  machineId?: string | undefined
+  /** Upgrades this machine found unhealthy itself: it never runs them again, as a candidate or otherwise. */
+  refused?: readonly string[] | undefined
 }
 
-export function decide({ pointer, baseRef, marker, baseDigest }: DecideInput): Decision {
+export function decide({ pointer, baseRef, marker, baseDigest, machineId, refused }: DecideInput): Decision {
   if (pointer === null) return { action: 'init' }
   if (pointer.baseRef !== baseRef) {
     // FlyDeploy resets the pointer whenever the bases differ, so an old machine restarting
@@ -51,6 +56,20 @@ export function decide({ pointer, baseRef, marker, baseDigest }: DecideInput): D
   // Same ref, other code: a hot upgrade made for the fleet's base must not be laid over it.
   if (pointer.baseDigest && baseDigest && pointer.baseDigest !== baseDigest)
     return { action: 'skip', reason: 'base-rebuilt', currentBaseRef: pointer.baseRef }
+  // During a rollout, machines of the current wave run the candidate; everyone else the stable release.
+  const candidate = pointer.candidate
+  const bad = new Set([...(pointer.badUpgrades ?? []), ...(refused ?? [])])
+  if (
+    candidate &&
+    machineId !== undefined &&
+    !bad.has(candidate.upgrade.upgradeId) &&
+    inRolloutWave(machineId, candidate)
+  ) {
+    const upgrade = candidate.upgrade
+    if (marker !== null && marker.baseRef === baseRef && marker.upgradeId === upgrade.upgradeId)
+      return { action: 'noop' }
+    return { action: 'apply', upgrade, candidate: true }
+  }
   const hot = pointer.hot
   if (hot === null)
     return marker !== null && marker.baseRef === baseRef ? { action: 'base' } : { action: 'noop' }

@@ -39,6 +39,7 @@ export { type LocalMarker, localMarkerSchema, parseLocalMarker } from './marker.
 export { SHA256_HEX } from './patterns.js'
 export {
   type ArtifactRef,
+  BAD_UPGRADES_LIMIT,
   type CurrentPointer,
   currentPointerSchema,
   type HotUpgrade,
@@ -50,10 +51,14 @@ export {
   PREVIOUS_BASES_LIMIT,
   parseCurrentPointer,
   parseHotUpgrade,
+  promoteCandidate,
   resetPointer,
   type UpgradeSignature,
+  withCandidate,
   withHotUpgrade,
+  withoutCandidate,
   withoutHotUpgrade,
+  withRollout,
 } from './pointer.js'
 export {
   type DisposeFailure,
@@ -65,6 +70,18 @@ export {
   type ResultStatus,
   type UpgradeStats,
 } from './result.js'
+export {
+  cohortOf,
+  formatRolloutPlan,
+  inRolloutWave,
+  parseRolloutPlan,
+  type Rollout,
+  type RolloutCandidate,
+  type RolloutState,
+  type RolloutWave,
+  rolloutSchema,
+  waveThreshold,
+} from './rollout.js'
 export { type Schema, SchemaIssue } from './schema.js'
 export {
   type DeleteOptions,

@@ -4,7 +4,17 @@
  */
 import { createHash } from 'node:crypto'
 import { sha256Hex } from './patterns.js'
-import { array, nullable, number, object, parseWith, record, type Schema, string } from './schema.js'
+import {
+  array,
+  nullable,
+  number,
+  object,
+  optional,
+  parseWith,
+  record,
+  type Schema,
+  string,
+} from './schema.js'
 
 export interface ManifestFile {
   sha256: string
@@ -18,6 +28,12 @@ export interface ModuleManifest {
   nativeAddons: string[]
   /** `process.versions.modules` the release was built for, when it matters (it has native addons). */
   nodeAbi: string | null
+  /**
+   * The host packages the hot code imports (bare specifiers, resolved from the hot directory as a
+   * machine resolves them) and the version the publisher found for each: a machine whose host
+   * resolves another version refuses the upgrade as restart-required. Absent: not checked.
+   */
+  hostPackages?: Record<string, string> | undefined
 }
 
 const relativePath = string({
@@ -32,6 +48,7 @@ export const moduleManifestSchema: Schema<ModuleManifest> = object<ModuleManifes
   ),
   nativeAddons: array(relativePath),
   nodeAbi: nullable(string({ nonEmpty: true })),
+  hostPackages: optional(record(string({ nonEmpty: true }))),
 })
 
 export function parseModuleManifest(input: unknown, key?: string): ModuleManifest {

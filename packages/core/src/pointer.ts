@@ -7,6 +7,7 @@ import { DocumentError } from './errors.js'
 import { newToken, newUpgradeId } from './ids.js'
 import { type ModuleManifest, moduleManifestSchema } from './manifest.js'
 import { isoDate, nonEmpty, sha256Hex } from './patterns.js'
+import { type Rollout, type RolloutCandidate, rolloutSchema } from './rollout.js'
 import {
   array,
   literal,
@@ -74,7 +75,18 @@ export interface CurrentPointer {
    * absent when unknown (written by a publisher, or by an engine that does not report it).
    */
   baseDigest?: string | null | undefined
+  /**
+   * During a staged rollout: the upgrade machines of the current wave run instead of `hot` (which
+   * stays the stable release everyone else runs), with its plan and wave. Absent or null: no
+   * rollout. Machines older than rollouts ignore it and run `hot`, then follow once it is promoted.
+   */
+  candidate?: RolloutCandidate | null | undefined
+  /** Upgrade ids a rollout halted on (newest first, at most `BAD_UPGRADES_LIMIT`): no machine applies them again. */
+  badUpgrades?: string[] | undefined
 }
+
+/** How many halted upgrade ids the pointer remembers. */
+export const BAD_UPGRADES_LIMIT = 20
 
 export const hotUpgradeSchema: Schema<HotUpgrade> = object<HotUpgrade>({
   version: nonEmpty,
@@ -107,10 +119,22 @@ export const currentPointerSchema: Schema<CurrentPointer> = object<CurrentPointe
     string({ pattern: /^[A-Za-z0-9_-]{8,64}$/, what: 'a random id of 8-64 url-safe characters' }),
   ),
   baseDigest: optional(nullable(string({ pattern: /^[0-9a-f]{12,64}$/, what: 'a hex digest' }))),
+  candidate: optional(
+    nullable(object<RolloutCandidate>({ upgrade: hotUpgradeSchema, rollout: rolloutSchema })),
+  ),
+  badUpgrades: optional(array(nonEmpty)),
 })
 
 export function parseCurrentPointer(input: unknown, key?: string): CurrentPointer {
   const pointer = parseWith(currentPointerSchema, input, { document: 'current pointer', key })
+  if (pointer.candidate && pointer.candidate.upgrade.baseRef !== pointer.baseRef) {
+    throw new DocumentError({
+      document: 'current pointer',
+      key,
+      field: 'candidate.upgrade.baseRef',
+      problem: `must equal baseRef "${pointer.baseRef}", got "${pointer.candidate.upgrade.baseRef}"`,
+    })
+  }
   if (pointer.hot && pointer.hot.baseRef !== pointer.baseRef) {
     throw new DocumentError({
       document: 'current pointer',
@@ -196,10 +220,63 @@ export function resetPointer(pointer: CurrentPointer, baseRef: string, context: 
     baseRef,
     previousBases,
     hot: null,
+    candidate: null,
     seq: pointer.seq + 1,
     setAt: (context.now ?? new Date()).toISOString(),
     setBy: context.setBy,
     baseDigest: context.baseDigest ?? null,
+  }
+}
+
+/** A rollout starts: `upgrade` is the candidate of the first wave, `hot` stays the stable release. */
+export function withCandidate(
+  pointer: CurrentPointer,
+  upgrade: HotUpgrade,
+  rollout: Rollout,
+  context: WriteContext,
+): CurrentPointer {
+  return stamp({ ...pointer, candidate: { upgrade, rollout } }, pointer, context)
+}
+
+/** The rollout moves on (a wider wave, paused, resumed): the same candidate, its new rollout state. */
+export function withRollout(
+  pointer: CurrentPointer,
+  rollout: Rollout,
+  context: WriteContext,
+): CurrentPointer {
+  if (!pointer.candidate) throw new Error('withRollout: the pointer has no candidate')
+  return stamp({ ...pointer, candidate: { ...pointer.candidate, rollout } }, pointer, context)
+}
+
+/** The last wave passed: the candidate becomes the stable release of the whole fleet. */
+export function promoteCandidate(pointer: CurrentPointer, context: WriteContext): CurrentPointer {
+  if (!pointer.candidate) throw new Error('promoteCandidate: the pointer has no candidate')
+  return stamp({ ...pointer, hot: pointer.candidate.upgrade, candidate: null }, pointer, context)
+}
+
+/**
+ * The rollout ends without promotion (halted on a failure, or aborted): machines of its waves go
+ * back to the stable release. `bad`: the upgrade is remembered so no machine applies it again.
+ */
+export function withoutCandidate(
+  pointer: CurrentPointer,
+  options: { bad: boolean },
+  context: WriteContext,
+): CurrentPointer {
+  const id = pointer.candidate?.upgrade.upgradeId
+  const badUpgrades =
+    options.bad && id
+      ? [id, ...(pointer.badUpgrades ?? []).filter((b) => b !== id)].slice(0, BAD_UPGRADES_LIMIT)
+      : pointer.badUpgrades
+  return stamp({ ...pointer, candidate: null, ...(badUpgrades ? { badUpgrades } : {}) }, pointer, context)
+}
+
+function stamp(next: CurrentPointer, previous: CurrentPointer, context: WriteContext): CurrentPointer {
+  return {
+    ...next,
+    seq: previous.seq + 1,
+    setAt: (context.now ?? new Date()).toISOString(),
+    setBy: context.setBy,
   }
 }
 
@@ -208,6 +285,7 @@ export function withoutHotUpgrade(pointer: CurrentPointer, context: WriteContext
   return {
     ...pointer,
     hot: null,
+    candidate: null,
     seq: pointer.seq + 1,
     setAt: (context.now ?? new Date()).toISOString(),
     setBy: context.setBy,
@@ -224,6 +302,7 @@ export function withHotUpgrade(
   return {
     ...moved,
     hot,
+    candidate: null,
     seq: pointer.seq + 1,
     setAt: (context.now ?? new Date()).toISOString(),
     setBy: context.setBy,
