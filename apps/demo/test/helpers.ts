@@ -48,11 +48,17 @@ export class Workspace {
 
   /**
    * `relup publish apps/demo/hot/<version> --app demo --version <version> --expect <n> --json` with
-   * the real binary (`dir` publishes another directory under that version name).
+   * the real binary (`dir` publishes another directory under that version name; `args` are added).
    */
   publish(
     version: string,
-    options: { expect?: number; storage?: string; env?: NodeJS.ProcessEnv; dir?: string } = {},
+    options: {
+      expect?: number
+      storage?: string
+      env?: NodeJS.ProcessEnv
+      dir?: string
+      args?: string[]
+    } = {},
   ): Promise<CliRun> {
     return runRelupCli(
       [
@@ -69,6 +75,7 @@ export class Workspace {
         '--timeout',
         '20s',
         '--json',
+        ...(options.args ?? []),
       ],
       { env: options.env ?? {}, timeoutMs: 30_000 },
     )

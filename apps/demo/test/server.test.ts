@@ -115,7 +115,7 @@ describe('the demo server', () => {
     expect(version.hotRef).toMatch(/^sha256:/)
   })
 
-  it('refuses a broken release: the CLI exits 1, and v1 keeps serving with its state and its stream', async () => {
+  it('a broken release is stopped by the checks before anything is published; forced past them, the machine refuses it, and v1 keeps serving with its state and its stream', async () => {
     const server = await work.startServer('m-broken')
     const stream = await work.openStream(server)
     await increment(server)
@@ -123,7 +123,13 @@ describe('the demo server', () => {
     await cp(hotDir('v2'), broken, { recursive: true })
     await writeFile(join(broken, 'router.js'), 'module.exports = function route(req, res, host) {\n')
 
-    const published = await work.publish('v2-broken', { dir: broken })
+    const checked = await work.publish('v2-broken', { dir: broken })
+    expect(checked.code, describeRun(checked)).toBe(2)
+    expect(checked.json.problems).toEqual([
+      expect.objectContaining({ kind: 'syntax', file: 'router.js', line: 2 }),
+    ])
+
+    const published = await work.publish('v2-broken', { dir: broken, args: ['--skip-checks'] })
     expect(published.code, describeRun(published)).toBe(1)
     expect(published.json.machines).toEqual([
       expect.objectContaining({

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { isRelupError } from '@relup/core'
 import { LockHeldError, StorageAdapterMissingError } from '@relup/publisher'
 import type { Command } from './command.js'
+import { devCommand } from './commands/dev.js'
 import { doctorCommand } from './commands/doctor.js'
 import { keygenCommand } from './commands/keygen.js'
 import { packCommand } from './commands/pack.js'
@@ -27,6 +28,7 @@ const commands: readonly Command[] = [
   packCommand,
   doctorCommand,
   keygenCommand,
+  devCommand,
 ]
 
 const find = (name: string | undefined) => commands.find((c) => c.name === name)

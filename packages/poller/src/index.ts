@@ -1,6 +1,7 @@
 export type { AttemptPhase } from './attempt.js'
 export { backoffDelay, jittered } from './backoff.js'
 export { currentVsn, type VersionInfo } from './currentVsn.js'
+export type { DevOptions } from './devOptions.js'
 export {
   AmbiguousVersionError,
   ArtifactMissingError,

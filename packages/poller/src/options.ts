@@ -11,6 +11,7 @@ import {
   manifestDigest,
   type Storage,
 } from '@relup/core'
+import { type DevOptions, type ResolvedDevOptions, resolveDevOptions } from './devOptions.js'
 import { quietLogger } from './logger.js'
 import { defaultMachineId } from './machineId.js'
 
@@ -116,6 +117,11 @@ export interface RelupOptions {
   heartbeatInterval?: number | undefined
   /** How long the startup replay keeps trying to reach storage before giving up, ms (default 30,000). */
   startupTimeout?: number | undefined
+  /**
+   * Without a base ref: watch the hot directory and reload it on save, through the engine's
+   * upgrade transaction (`relup dev` sets this with `RELUP_DEV=1`). Ignored when there is a base ref.
+   */
+  dev?: boolean | DevOptions | undefined
 }
 
 export interface ResolvedOptions {
@@ -139,6 +145,7 @@ export interface ResolvedOptions {
   maxPollBackoff: number
   heartbeatInterval: number
   startupTimeout: number
+  dev: ResolvedDevOptions | null
 }
 
 const positive = (name: string, value: number | undefined, fallback: number) => {
@@ -210,5 +217,6 @@ export function resolveOptions(options: RelupOptions): ResolvedOptions {
     maxPollBackoff: positive('maxPollBackoff', options.maxPollBackoff, 15_000),
     heartbeatInterval: positive('heartbeatInterval', options.heartbeatInterval, 60_000),
     startupTimeout: positive('startupTimeout', options.startupTimeout, 30_000),
+    dev: resolveDevOptions(options.dev),
   }
 }

@@ -15,6 +15,7 @@ import {
   type VersionSource,
   versionInfo,
 } from './currentVsn.js'
+import { type DevEmit, type DevLoop, startDevelopment, warnIfDevIgnored } from './devMode.js'
 import { StartupError } from './errors.js'
 import { acquireMachineLock, type MachineLock } from './machineLock.js'
 import { readMarker } from './markerFile.js'
@@ -55,6 +56,7 @@ export class Relup extends EventEmitter<RelupEvents> {
   #state: RuntimeState = initialState
   #live: Live | null = null
   #lock: MachineLock | null = null
+  #dev: DevLoop | null = null
   #timer: NodeJS.Timeout | null = null
   /** The startup replay or the poll in progress: what `stop()` and `checkNow()` wait for. */
   #busy: Promise<unknown> | null = null
@@ -72,6 +74,14 @@ export class Relup extends EventEmitter<RelupEvents> {
 
   // ---- startup -------------------------------------------------------------------------------
 
+  /** `start()` failed before there was anything to stop: no runtime counts, none is left started. */
+  readonly #abandon = (error: unknown): never => {
+    unregisterRuntime(this.#versionSource)
+    this.#dispatch({ type: 'stop' })
+    this.#dispatch({ type: 'stopped' })
+    throw error
+  }
+
   /**
    * The blocking startup replay, then polling. `startRelup(options)` is `new Relup(options)` +
    * `start()`; call them yourself to subscribe to the startup replay's events first.
@@ -84,12 +94,10 @@ export class Relup extends EventEmitter<RelupEvents> {
     const { baseRef, logger } = this.#o
     if (baseRef === null) {
       this.#dispatch({ type: 'development' })
-      logger.warn(
-        { app: this.#o.app },
-        'development mode: no baseRef, so hot upgrades are neither replayed nor polled; to use them, give every cold build its own base ref: the baseRef option, RELUP_BASE_REF (e.g. the image digest or git sha) or FLY_IMAGE_REF',
-      )
+      this.#dev = await startDevelopment(this.#o, this.emit.bind(this) as DevEmit).catch(this.#abandon)
       return
     }
+    warnIfDevIgnored(this.#o)
     const ctx: RuntimeContext = {
       options: this.#o,
       baseRef,
@@ -103,10 +111,7 @@ export class Relup extends EventEmitter<RelupEvents> {
       await mkdir(this.#o.stateDir, { recursive: true })
       this.#lock = await acquireMachineLock(this.#o.stateDir, this.#o.machineId)
     } catch (error) {
-      unregisterRuntime(this.#versionSource)
-      this.#dispatch({ type: 'stop' })
-      this.#dispatch({ type: 'stopped' })
-      throw error
+      this.#abandon(error)
     }
     const reporter = new Reporter(ctx)
     const upgrader = new Upgrader(ctx, reporter, {
@@ -342,6 +347,7 @@ export class Relup extends EventEmitter<RelupEvents> {
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = null
     while (this.#busy) await this.#busy.catch(() => {})
+    await this.#dev?.stop()
     unregisterRuntime(this.#versionSource)
     if (this.#live !== null && (was === 'starting' || was === 'running')) {
       const { running, lastUpgrade: last } = this.#state

@@ -81,6 +81,14 @@ export interface RelupEvents {
   'base:restored': [{ stats: EngineStats }]
   /** A rollback to base could not swap the base release in: the hot code keeps running. */
   'base:failed': [{ error: Error; attempt: number; retryInMs: number | null }]
+  /** Development mode reloaded the hot directory (`changed`: release-relative paths). */
+  'dev:reloaded': [
+    { version: string; fromVersion: string; changed: string[]; stats: EngineStats; ms: number },
+  ]
+  /** Development mode could not reload: `serving` keeps running; `location` is `file:line:column` when known. */
+  'dev:failed': [
+    { version: string; serving: string; changed: string[]; error: Error; location: string | null },
+  ]
   'poll:error': [{ error: Error; consecutiveFailures: number }]
   'storage:recovered': [{ downMs: number }]
 }

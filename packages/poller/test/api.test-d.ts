@@ -12,6 +12,7 @@ import type {
   AttemptPhase,
   BaseRebuiltError,
   currentVsn,
+  DevOptions,
   EngineStats,
   Logger,
   MachineIdInUseError,
@@ -36,3 +37,7 @@ expectTypeOf<typeof currentVsn>().toEqualTypeOf<(app?: string) => VersionInfo | 
 expectTypeOf<AttemptPhase>().toEqualTypeOf<'report' | 'verify' | 'download' | 'swap'>()
 // The swap engine is an UpgradeEngine as it is.
 expectTypeOf<Awaited<ReturnType<typeof createSwapEngine>>>().toMatchTypeOf<UpgradeEngine>()
+// Development mode: `dev: true`, or its options; its events carry the engine's stats and where a failure is.
+expectTypeOf<RelupOptions['dev']>().toEqualTypeOf<boolean | DevOptions | undefined>()
+expectTypeOf<RelupEvents['dev:reloaded'][0]['stats']>().toEqualTypeOf<CoreEngineStats>()
+expectTypeOf<RelupEvents['dev:failed'][0]['location']>().toEqualTypeOf<string | null>()

@@ -1,4 +1,5 @@
 import { type LockDocument, RelupError } from '@relup/core'
+import type { ReleaseProblem } from '@relup/swap'
 
 /** Another publisher holds the deploy lock. */
 export class LockHeldError extends RelupError {
@@ -84,4 +85,37 @@ export class StorageAdapterMissingError extends RelupError {
     )
     this.packageName = packageName
   }
+}
+
+/**
+ * The hot code would fail on the machines: `checkRelease` of `@relup/swap` (the machines' loader
+ * rules) found problems, each with its file and line. Nothing was uploaded or written to storage.
+ */
+export class ReleaseCheckError extends RelupError {
+  static readonly code = 'ERR_RELUP_RELEASE_CHECK'
+  /** The hot code directory checked. */
+  readonly dir: string
+  /** What is wrong, in file order: `{ kind, file, line?, column?, message }`. */
+  readonly problems: ReleaseProblem[]
+  constructor(dir: string, problems: ReleaseProblem[], command: 'publish' | 'pack' = 'publish') {
+    const count = problems.length === 1 ? 'a problem' : `${problems.length} problems`
+    const done = command === 'publish' ? 'published' : 'packed'
+    super(
+      ReleaseCheckError.code,
+      `${dir} has ${count} the machines would refuse, so nothing was ${done}:\n` +
+        problems.map((problem) => `  ${describeProblem(problem)}`).join('\n') +
+        `\nFix ${problems.length === 1 ? 'it' : 'them'} and ${command} again (--skip-checks, or skipChecks: true, ` +
+        `${command === 'publish' ? 'publishes' : 'packs'} without these checks).`,
+    )
+    this.dir = dir
+    this.problems = problems
+  }
+}
+
+/** A problem as `file:line:column: message` (as much of the location as is known). */
+export function describeProblem(problem: ReleaseProblem): string {
+  const at = [problem.file, problem.line, problem.line === undefined ? undefined : problem.column]
+    .filter((part) => part !== undefined && part !== '')
+    .join(':')
+  return at === '' ? problem.message : `${at}: ${problem.message}`
 }

@@ -1,10 +1,13 @@
+export type { HostImport, ReleaseCheck, ReleaseProblem } from '@relup/swap'
 export { type DoctorProbe, type ProbeVerdict, runDoctor, storageReady } from './doctor.js'
 export {
   ArtifactCorruptError,
   CancelledError,
+  describeProblem,
   LockHeldError,
   LockUnreadableError,
   NothingToRollBackError,
+  ReleaseCheckError,
   StorageAdapterMissingError,
   StorageUnfitError,
   WriteLostError,
@@ -32,6 +35,7 @@ export {
 export { isMinorityBase, type OtherBaseMachine } from './machines.js'
 export { type PointerState, readPointerState } from './pointer.js'
 export { type PublishOptions, publish } from './publish.js'
+export { type CheckHotCodeOptions, checkHotCode, manifestToPublish } from './releaseCheck.js'
 export {
   type MachineAction,
   type MachinePlan,

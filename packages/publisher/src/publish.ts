@@ -1,17 +1,20 @@
 /**
- * Publishing: pack → upload the artifact (create-only; an artifact already there is verified
- * before it is reused) → take the lock → record the upgrade and move the pointer
+ * Publishing: check the hot code with the machines' loader rules (a problem stops everything
+ * before any storage write) → pack → upload the artifact (create-only; an artifact already there
+ * is verified before it is reused) → take the lock → record the upgrade and move the pointer
  * (compare-and-swap) → wait for the machines → release the lock.
  */
 import { createReadStream } from 'node:fs'
 import { readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type PackedArtifact, pack, signHotUpgrade } from '@relup/artifact'
-import { ConfigError, newHotUpgrade, relupKeys, type Storage } from '@relup/core'
+import { ConfigError, type ModuleManifest, newHotUpgrade, relupKeys, type Storage } from '@relup/core'
+import type { ReleaseCheck } from '@relup/swap'
 import { cancelled, throwIfCancelled } from './cancellation.js'
 import { collectWarnings, deploy, requireCapabilities, type Warnings, withLock } from './deploy.js'
 import { whoAmI } from './lock.js'
 import { readPointer } from './pointer.js'
+import { checkHotCode, manifestToPublish } from './releaseCheck.js'
 import { checkStoredArtifact, describeCorruption } from './storedArtifact.js'
 import { sweepTempArtifacts, tempArtifactPath } from './tempArtifacts.js'
 import type { DeployOptions, PublishOutcome, Reporter } from './types.js'
@@ -25,6 +28,11 @@ export interface PublishOptions extends DeployOptions {
   baseRef?: string | undefined
   /** What the hot code was built from (a commit...). Default: `sha256:<artifact sha256>`. */
   sourceRef?: string | undefined
+  /**
+   * Publish without checking the hot code first (the machines' loader rules, host package
+   * versions: see `checkHotCode`). The manifest then records no host package versions.
+   */
+  skipChecks?: boolean | undefined
 }
 
 async function defaultVersion(dir: string, sha256: string): Promise<string> {
@@ -122,21 +130,34 @@ export async function publish(options: PublishOptions): Promise<PublishOutcome> 
       `removed ${swept.length} temporary artifact(s) left by publishers that are no longer running`,
     )
 
+  // Read before anything is packed: the base, and what its machines run (for the checks).
+  const pointer = options.baseRef
+    ? await readPointer(storage, keys).catch(() => null) // unknown then; the deploy reads it again
+    : await readPointer(storage, keys)
+  const base = options.baseRef ?? pointer?.pointer.baseRef
+  if (!base) {
+    throw new ConfigError(
+      'baseRef',
+      `no machine of ${options.app} has booted against ${storage.name} yet (there is no pointer), so the base is unknown: pass --base-ref <ref>`,
+    )
+  }
+  let check: ReleaseCheck | null = null
+  if (!options.skipChecks) {
+    reporter?.step?.(`checking ${options.dir} with the machines' loader rules`)
+    const previous = pointer?.pointer.baseRef === base ? pointer.pointer.hot?.manifest : undefined
+    check = await checkHotCode(options.dir, { previous, warn: (message) => warnings.warn(message) })
+  }
+  throwIfCancelled(signal, 'cancelled before packing', 'nothing was published')
+
   reporter?.step?.(`packing ${options.dir}`)
   const packed = await packCancellably(options.dir, signal)
   let version: string
-  let baseRef: string | undefined
+  let manifest: ModuleManifest
   let artifactReused: boolean
   const key = () => keys.artifact(version, packed.sha256)
   try {
+    manifest = manifestToPublish(options.dir, packed, check)
     version = options.version ?? (await defaultVersion(options.dir, packed.sha256))
-    baseRef = options.baseRef ?? (await readPointer(storage, keys))?.pointer.baseRef
-    if (!baseRef) {
-      throw new ConfigError(
-        'baseRef',
-        `no machine of ${options.app} has booted against ${storage.name} yet (there is no pointer), so the base is unknown: pass --base-ref <ref>`,
-      )
-    }
     throwIfCancelled(signal, 'cancelled before uploading', 'nothing was published')
     reporter?.step?.(
       `uploading ${key()} (${formatBytes(packed.size)}, ${Object.keys(packed.manifest.files).length} files)`,
@@ -152,14 +173,13 @@ export async function publish(options: PublishOptions): Promise<PublishOutcome> 
     // The artifact is in storage (or the publish failed): the local copy is not needed while waiting.
     await rm(packed.path, { force: true })
   }
-  const base = baseRef
   return withLock(options, keys, `publish ${version}`, warnings, async (lock) => {
     let hot = newHotUpgrade({
       version,
       sourceRef: options.sourceRef ?? `sha256:${packed.sha256}`,
       baseRef: base,
       artifact: { key: key(), sha256: packed.sha256, size: packed.size },
-      manifest: packed.manifest,
+      manifest,
       publishedBy: whoAmI(),
     })
     if (options.sign) hot = signHotUpgrade(hot, options.sign)

@@ -49,17 +49,17 @@ export class UpgradeError extends RelupError {
 }
 
 /** Why a release cannot be swapped in place. */
-export type RestartReason = 'native-addon' | 'node-abi' | 'static-dependencies'
+export type RestartReason = 'native-addon' | 'node-abi' | 'static-dependencies' | 'host-package-versions'
 
 /**
  * The new release changes something that cannot be replaced inside a running process (a native
- * addon, the Node ABI, the static dependencies). Nothing was evaluated; restart the process on a
- * build that contains the change.
+ * addon, the Node ABI, the static dependencies, the versions of host packages). Nothing was
+ * evaluated; restart the process on a build that contains the change.
  */
 export class RestartRequiredError extends UpgradeError {
   static override readonly code = 'ERR_RELUP_RESTART_REQUIRED'
   readonly reason: RestartReason
-  /** What exactly differs: addon paths, ABI versions, dependency names. */
+  /** What exactly differs: addon paths, ABI versions, dependency names, host package versions. */
   readonly detail: string[]
 
   constructor(reason: RestartReason, detail: string[], versions: { fromVersion: string; version: string }) {
@@ -68,6 +68,9 @@ export class RestartRequiredError extends UpgradeError {
       ...versions,
     })
     this.message += ' Deploy this change as a new base build (restart the process), not as a hot upgrade.'
+    if (reason === 'host-package-versions')
+      this.message +=
+        ' If the versions were not meant to change, publish from a project that has the ones the machines run installed.'
     this.reason = reason
     this.detail = detail
   }
@@ -81,6 +84,12 @@ function explain(reason: RestartReason): string {
       return 'the release was built for another Node.js ABI'
     case 'static-dependencies':
       return 'the release changes static dependencies, which are shared with the host and never reloaded'
+    case 'host-package-versions':
+      return (
+        'the release was published against other versions of host packages than this process resolves; ' +
+        'host packages are shared with the host and never reloaded, so the hot code would run against ' +
+        "this process's copy"
+      )
   }
 }
 
@@ -178,6 +187,18 @@ export type ReleaseProblemKind =
   | 'import-outside-release'
   /** The release directory itself cannot be used (a link out, a special file, a bad name). */
   | 'release-tree'
+  /**
+   * A host package the hot code imports cannot be found from where host packages resolve, or a
+   * static import of it cannot be loaded synchronously (a warning for `require()` and `import()`:
+   * they run only when reached).
+   */
+  | 'unresolved-package'
+  /**
+   * What the engine would refuse as restart-required, given the release the machines run now
+   * (`checkRelease`'s `previous`): a native addon added, changed or removed, or a module to
+   * re-evaluate that requires one.
+   */
+  | 'restart-required'
 
 export interface ReleaseProblem {
   kind: ReleaseProblemKind

@@ -26,6 +26,8 @@ export interface Transformed {
   maps: SourceMapData[]
   /** Static imports and re-exports of an ES module, in order (empty for CommonJS). */
   imports: string[]
+  /** Literal specifiers of an ES module's `import()` calls (empty for CommonJS). */
+  dynamicImports: string[]
   /** Characters held by this entry (code and maps), for the cache's budget. */
   size: number
 }
@@ -58,7 +60,7 @@ function strip(path: string, source: string, mode: DeclaredFormat): Transformed 
   const result = transformSync(path, source, { sourceType, sourcemap: true })
   const problem = firstError(result.errors)
   if (problem) throw syntaxProblem(path, problem, [])
-  return entry(result.code, result.map ? [withoutContent(result.map)] : [], [])
+  return entry(result.code, result.map ? [withoutContent(result.map)] : [], [], [])
 }
 
 /**
@@ -75,17 +77,22 @@ function runnerTransform(path: string, input: Transformed): Transformed {
   if (problem) throw syntaxProblem(path, problem, input.maps)
   const code = result.code.replace(HOISTED_IMPORT_AWAIT, '$1      ')
   const maps = result.map ? [withoutContent(result.map), ...input.maps] : input.maps
-  return entry(code, maps, result.deps)
+  return entry(code, maps, result.deps, result.dynamicDeps)
 }
 
 /** A plain JavaScript file, as the evaluator takes it: no transform, no map of its own. */
 export function untransformed(code: string): Transformed {
-  return { code, maps: [], imports: [], size: 0 }
+  return { code, maps: [], imports: [], dynamicImports: [], size: 0 }
 }
 
-function entry(code: string, maps: SourceMapData[], imports: string[]): Transformed {
+function entry(
+  code: string,
+  maps: SourceMapData[],
+  imports: string[],
+  dynamicImports: string[],
+): Transformed {
   const size = code.length + maps.reduce((sum, map) => sum + map.mappings.length, 0)
-  return { code, maps, imports, size }
+  return { code, maps, imports, dynamicImports, size }
 }
 
 /** The engine does not need the sources inside its maps: the files are in the release. */

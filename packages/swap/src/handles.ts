@@ -56,7 +56,16 @@ export function createModuleHandle({ path, current }: ModuleHandleBackend): any 
   // Strict-mode function: its only non-configurable own key is `prototype`.
   const target = function hotModule() {}
   const handle: any = new Proxy(target, {
-    get: (_, key) => Reflect.get(currentExports(), key),
+    get: (_, key) => {
+      const exports = currentExports()
+      // A default export called through the handle: frameworks read its arity and name
+      // (Express tells an error handler by `length === 4`), so they are the callable's.
+      if ((key === 'length' || key === 'name') && !Reflect.has(exports, key)) {
+        const callable = callableExport(current().exports)
+        if (callable) return callable[key]
+      }
+      return Reflect.get(exports, key)
+    },
     set: (_, key, value) => Reflect.set(currentExports(), key, value),
     has: (_, key) => Reflect.has(currentExports(), key),
     ownKeys: (t) => {

@@ -32,12 +32,16 @@ export function checkImports(
 }
 
 /** Where a specifier is written in the source (its first quoted occurrence), 1-based. */
-function positionOf(source: string, specifier: string): { line?: number; column?: number } {
-  const index = [`'${specifier}'`, `"${specifier}"`]
+export function positionOf(source: string, specifier: string): { line?: number; column?: number } {
+  const index = [`'${specifier}'`, `"${specifier}"`, `\`${specifier}\``]
     .map((quoted) => source.indexOf(quoted))
     .filter((at) => at !== -1)
     .sort((a, b) => a - b)[0]
-  if (index === undefined) return {}
+  return index === undefined ? {} : positionAt(source, index)
+}
+
+/** The 1-based line and column of an index of the source. */
+export function positionAt(source: string, index: number): { line: number; column: number } {
   const before = source.slice(0, index)
   return { line: before.split('\n').length, column: index - before.lastIndexOf('\n') }
 }

@@ -15,6 +15,7 @@ export {
   UpgradeError,
   type UpgradePhase,
 } from './errors.js'
+export type { HostImport } from './hostImports.js'
 export type {
   EngineEvents,
   EngineStatus,

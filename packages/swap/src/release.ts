@@ -14,6 +14,7 @@ import { HotModuleError, NativeAddonRequireError } from './errors.js'
 import { esmParameters, namespaceOf, requireViewOf } from './esmLinker.js'
 import type { Transformed } from './esmTransform.js'
 import { evaluateJson, type HotModule, type HotRequire } from './evaluator.js'
+import { isNotFound, notSynchronous, packageNotFound } from './hostPackages.js'
 import type { HostImport } from './hostRequire.js'
 import { checkImports, type Resolution } from './importCheck.js'
 import {
@@ -257,22 +258,14 @@ export class Release {
     } catch (error) {
       const code = (error as { code?: unknown }).code
       if (code === 'ERR_PACKAGE_PATH_NOT_EXPORTED' || code === 'ERR_REQUIRE_ASYNC_MODULE') {
-        throw Object.assign(
-          new Error(
-            `host package '${specifier}' imported by hot module ${from.path} cannot be loaded synchronously ` +
-              `(${(error as Error).message.split('\n')[0]}): hot modules load their static imports the way ` +
-              `require() does. Import it with \`await import('${specifier}')\` inside a function instead.`,
-            { cause: error },
-          ),
-          { code },
-        )
+        throw Object.assign(new Error(notSynchronous(specifier, from.path, error), { cause: error }), {
+          code,
+        })
       }
-      if (code !== 'MODULE_NOT_FOUND' || !String((error as Error).message).includes(`'${specifier}'`))
-        throw error
+      if (!isNotFound(error, specifier)) throw error
       throw Object.assign(
         new Error(
-          `Cannot find package '${specifier}' required by hot module ${from.path}: host packages resolve from ` +
-            `${this.settings.resolvesFrom} (the app's entry script by default). Install it there, or pass ` +
+          `${packageNotFound(specifier, from.path, this.settings.resolvesFrom)}, or pass ` +
             "createSwapEngine({ resolveFrom: import.meta.url }) from the app's cold entry.",
           { cause: error },
         ),

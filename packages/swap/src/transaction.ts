@@ -20,6 +20,7 @@ import { planReload, type ReloadPlan } from './plan.js'
 import {
   refuseAddonChanges,
   refuseAddonRequires,
+  refuseHostPackageChanges,
   refuseStaticDependencyChange,
   staticDependencies,
 } from './refuse.js'
@@ -145,8 +146,9 @@ export async function runTransaction(
 
 /**
  * 1. Refuse: verify the release (the one verification the first load uses too), and refuse what
- * cannot be swapped in place (native addons, another ABI, static dependencies) before anything
- * of it is evaluated. Only `package.json` and the modules to evaluate are read.
+ * cannot be swapped in place (native addons, another ABI, other host package versions, static
+ * dependencies) before anything of it is evaluated. Only `package.json` and the modules to
+ * evaluate are read (and the `package.json` of each host package the release was published against).
  */
 async function refuse(tx: Transaction): Promise<Accepted> {
   const { host, from } = tx
@@ -155,9 +157,11 @@ async function refuse(tx: Transaction): Promise<Accepted> {
   const verified = await verifyRelease(tx.dir, {
     published: tx.options.manifest,
     filesVerified: tx.options.verified === true,
-    // A published manifest alone shows changed addons: refuse them before hashing anything.
-    precheck: (published) =>
-      refuseAddonChanges(diffManifests(from.manifest, published), from.manifest, published, versions),
+    // A published manifest alone shows changed addons and host packages: refuse them before hashing anything.
+    precheck: (published) => {
+      refuseAddonChanges(diffManifests(from.manifest, published), from.manifest, published, versions)
+      refuseHostPackageChanges(published, host.settings, versions)
+    },
   })
   if (!verified.ok) throw refusal(tx, verified)
   const { manifest } = verified

@@ -22,7 +22,14 @@ describe('checkRelease', () => {
       'public/app.js': 'this is not checked',
     })
     const check = await checkRelease(dir)
-    expect(check).toEqual({ ok: true, problems: [], modules: ['app.ts', 'legacy.cjs', 'lib/helper.ts'] })
+    expect(check).toMatchObject({
+      ok: true,
+      problems: [],
+      warnings: [],
+      modules: ['app.ts', 'legacy.cjs', 'lib/helper.ts'],
+      hostImports: [],
+      hostPackages: {},
+    })
     expect(probe).toEqual([])
   })
 
@@ -71,7 +78,34 @@ describe('checkRelease', () => {
       'script.cjs': `this is a CLI script the server never loads (`,
     })
     const check = await checkRelease(dir, { entries: ['main.cjs'] })
-    expect(check).toEqual({ ok: true, problems: [], modules: ['dep.cjs', 'main.cjs'] })
+    expect(check).toMatchObject({ ok: true, problems: [], modules: ['dep.cjs', 'main.cjs'] })
+  })
+
+  it('given the release the machines run, names what they would refuse as restart-required', async () => {
+    const addon = (build: string) => Buffer.from(`\x7fELF fake native addon, build ${build}`)
+    const common = { 'fast.node': addon('1'), 'untouched.cjs': `module.exports = require('./fast.node')` }
+    const before = await release('v1', {
+      ...common,
+      'uses.cjs': `exports.helper = require('./helper.cjs')\nexports.fast = require('./fast.node')`,
+      'helper.cjs': 'module.exports = 1',
+    })
+    const after = await release('v2', {
+      ...common,
+      'uses.cjs': `exports.helper = require('./helper.cjs')\nexports.fast = require('./fast.node')`,
+      'helper.cjs': 'module.exports = 2',
+      'lib/extra.node': addon('x'),
+    })
+    const previous = (await checkRelease(before)).manifest!
+    // Without knowing what the machines run, nothing can be said.
+    expect((await checkRelease(after)).ok).toBe(true)
+    const check = await checkRelease(after, { previous })
+    expect(check.problems.map(({ kind, file, line, column }) => `${kind} ${file}:${line}:${column}`)).toEqual(
+      ['restart-required lib/extra.node:undefined:undefined', 'restart-required uses.cjs:2:16'],
+    )
+    expect(check.problems[0]!.message).toMatch(/^native addon added since the release the machines run/)
+    expect(check.problems[1]!.message).toMatch(
+      /requires the native addon \.\/fast\.node.*\(it imports a changed module\).*restart-required/,
+    )
   })
 
   it('refuses a release directory the machines would refuse (a link out)', async () => {

@@ -209,6 +209,24 @@ describe('ES modules and TypeScript', () => {
     await engine.close()
   })
 
+  it('a handle of a default export has its length and name (Express tells error handlers by arity)', async () => {
+    const dir = await release('v1', {
+      'errors.mjs': `export default function onError(err, req, res, next) { return 'handled ' + err }`,
+      'compiled.js': `"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.default = function notFound(req, res) {};`,
+      'named.mjs': `export default function plain(a) { return a }\nexport const name = 'exported name'`,
+    })
+    const engine = await createSwapEngine({ releaseDir: dir, version: 'v1' })
+    const onError = engine.module('errors.mjs')
+    expect(onError.length).toBe(4)
+    expect(onError.name).toBe('onError')
+    expect(engine.module('compiled.js').length).toBe(2)
+    expect(engine.module('compiled.js').name).toBe('notFound')
+    // An exported binding of that name wins: it is what `import { name }` reads.
+    expect(engine.module('named.mjs').name).toBe('exported name')
+    expect(engine.module('named.mjs').length).toBe(1)
+    await engine.close()
+  })
+
   it('upgrades ES module units and shares unchanged ES modules with the next release', async () => {
     const unit = (version: string) => `
       import { label } from './label.mts'

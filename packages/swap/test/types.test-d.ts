@@ -13,6 +13,7 @@ import {
   createSwapEngine,
   type DisposeFailure,
   defineUnit,
+  type HostImport,
   type Logger,
   type ReleaseCheck,
   type ReleaseProblem,
@@ -81,7 +82,9 @@ expectTypeOf(engine.version).toEqualTypeOf<string>()
 expectTypeOf(engine.manifest).toEqualTypeOf<ModuleManifest>()
 expectTypeOf(engine.assetsDir).toEqualTypeOf<string | null>()
 expectTypeOf<UpgradePhase>().toEqualTypeOf<'refuse' | 'prepare' | 'suspend' | 'migrate' | 'commit'>()
-expectTypeOf<RestartReason>().toEqualTypeOf<'native-addon' | 'node-abi' | 'static-dependencies'>()
+expectTypeOf<RestartReason>().toEqualTypeOf<
+  'native-addon' | 'node-abi' | 'static-dependencies' | 'host-package-versions'
+>()
 
 expectTypeOf(createSwapEngine({ releaseDir: 'x', deps: { db: 'pool' } })).resolves.toEqualTypeOf<
   SwapEngine<{ db: string }>
@@ -91,9 +94,25 @@ expectTypeOf(createSwapEngine({ releaseDir: 'x', deps: { db: 'pool' } })).resolv
 expectTypeOf(checkRelease).toEqualTypeOf<
   (dir: string, options?: CheckReleaseOptions) => Promise<ReleaseCheck>
 >()
-expectTypeOf<ReleaseCheck>().toEqualTypeOf<{ ok: boolean; problems: ReleaseProblem[]; modules: string[] }>()
+expectTypeOf<ReleaseCheck>().toEqualTypeOf<{
+  ok: boolean
+  problems: ReleaseProblem[]
+  warnings: ReleaseProblem[]
+  modules: string[]
+  hostImports: HostImport[]
+  hostPackages: Record<string, string>
+  manifest: ModuleManifest | null
+}>()
+expectTypeOf<CheckReleaseOptions['previous']>().toEqualTypeOf<ModuleManifest | undefined>()
+expectTypeOf<HostImport['kind']>().toEqualTypeOf<'import' | 'dynamic-import' | 'require'>()
 expectTypeOf<ReleaseProblem['kind']>().toEqualTypeOf<
-  'syntax' | 'top-level-await' | 'unresolved-import' | 'import-outside-release' | 'release-tree'
+  | 'syntax'
+  | 'top-level-await'
+  | 'unresolved-import'
+  | 'import-outside-release'
+  | 'release-tree'
+  | 'unresolved-package'
+  | 'restart-required'
 >()
 expectTypeOf<SwapStats['warnings']>().toEqualTypeOf<string[]>()
 

@@ -63,9 +63,10 @@ export interface FakeFleet {
   /**
    * A stand-in for machines: it watches the pointer and writes each machine's results the way
    * the runtime does (pending, then completed or failed), once per hot upgrade. It runs until the
-   * returned function is called or the test's cleanup runs.
+   * returned function is called or the test's cleanup runs. Stopping resolves once the
+   * simulation has made its last write, so the storage can be closed right after.
    */
-  simulateMachines(storage: Storage, machines: Record<string, MachineBehaviour>): () => void
+  simulateMachines(storage: Storage, machines: Record<string, MachineBehaviour>): () => Promise<void>
 }
 
 /**
@@ -119,7 +120,10 @@ export function fakeFleet(app: string, onCleanup: OnCleanup): FakeFleet {
     await writeDocument(storage, keys.result(result.upgradeId, result.machineId), result)
   }
 
-  function simulateMachines(storage: Storage, machines: Record<string, MachineBehaviour>): () => void {
+  function simulateMachines(
+    storage: Storage,
+    machines: Record<string, MachineBehaviour>,
+  ): () => Promise<void> {
     let stopped = false
     const handled = new Set<string>()
     const loop = async () => {
@@ -130,6 +134,7 @@ export function fakeFleet(app: string, onCleanup: OnCleanup): FakeFleet {
           handled.add(hot.upgradeId)
           for (const [machineId, behaviour] of Object.entries(machines)) {
             if (behaviour === 'silent') continue
+            if (stopped) return
             const base = {
               schema: 1 as const,
               upgradeId: hot.upgradeId,
@@ -147,7 +152,7 @@ export function fakeFleet(app: string, onCleanup: OnCleanup): FakeFleet {
               stats: null,
               error: null,
             })
-            if (behaviour === 'stuck') continue
+            if (behaviour === 'stuck' || stopped) continue
             const finishedAt = new Date().toISOString()
             await writeResult(
               storage,
@@ -176,11 +181,12 @@ export function fakeFleet(app: string, onCleanup: OnCleanup): FakeFleet {
         await new Promise((resolve) => setTimeout(resolve, 20))
       }
     }
-    void loop()
-    const stop = () => {
+    const running = loop()
+    const stop = async () => {
       stopped = true
+      await running
     }
-    onCleanup(async () => stop())
+    onCleanup(stop)
     return stop
   }
 
