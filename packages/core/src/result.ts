@@ -41,9 +41,9 @@ export interface HealthFigures {
   previousServerErrorRate: number
   /** Uncaught exceptions and unhandled rejections thrown from the candidate's release. */
   uncaught: number
-  /** Event-loop delay p99, ms, during the window and before the upgrade. */
-  eventLoopDelayP99Ms: number
-  previousEventLoopDelayP99Ms: number
+  /** Event-loop delay p90, ms, during the window and before the upgrade. */
+  eventLoopDelayP90Ms: number
+  previousEventLoopDelayP90Ms: number
   /** The app's `healthCheck()`: `passed`, `failed`, or `none` when the app gives none. */
   healthCheck: 'passed' | 'failed' | 'none'
   /** Why it is unhealthy, one line per reason; empty when healthy. */
@@ -147,8 +147,8 @@ export const healthFiguresSchema: Schema<HealthFigures> = object<HealthFigures>(
   serverErrorRate: rate,
   previousServerErrorRate: rate,
   uncaught: count,
-  eventLoopDelayP99Ms: ms,
-  previousEventLoopDelayP99Ms: ms,
+  eventLoopDelayP90Ms: ms,
+  previousEventLoopDelayP90Ms: ms,
   healthCheck: oneOf(['passed', 'failed', 'none'] as const),
   reasons: array(string()),
 })

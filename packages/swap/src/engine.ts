@@ -6,6 +6,7 @@
  */
 import { basename, relative, resolve } from 'node:path'
 import type { Logger, ModuleManifest } from '@relup/core'
+import { CallStats, type VersionCalls } from './callStats.js'
 import { DEFAULT_DISPOSE_TIMEOUT } from './constants.js'
 import {
   describeError,
@@ -14,7 +15,6 @@ import {
   ReleaseLoadError,
   type UpgradeError,
 } from './errors.js'
-import { CallStats, type VersionCalls } from './callStats.js'
 import { Gate } from './gate.js'
 import { createModuleHandle, createUnitHandle } from './handles.js'
 import {

@@ -200,14 +200,14 @@ function printStatus(out: Output, app: string, fleet: FleetStatus, rollout: Roll
         wave.length === 0
           ? 'no live machine is in the wave yet'
           : table(
-              ['WAVE MACHINE', 'RESULT', 'CALLS', 'ERRORS', '5XX', 'LOOP P99', 'WHY'],
+              ['WAVE MACHINE', 'RESULT', 'CALLS', 'ERRORS', '5XX', 'LOOP P90', 'WHY'],
               wave.map((m) => [
                 m.machineId,
                 m.status ?? 'not started',
                 String(m.health?.calls ?? '-'),
                 String(m.health?.errors ?? '-'),
                 m.health ? `${m.health.serverErrors}/${m.health.responses}` : '-',
-                m.health ? `${m.health.eventLoopDelayP99Ms} ms` : '-',
+                m.health ? `${m.health.eventLoopDelayP90Ms} ms` : '-',
                 m.error ?? '',
               ]),
             ),
