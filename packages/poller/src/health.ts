@@ -146,7 +146,10 @@ export class Probation {
   #tick(): void {
     if (this.#done) return
     const reasons = this.#crossed()
-    if (reasons.length > 0) return this.#finish(false, this.figures(reasons))
+    if (reasons.length > 0) {
+      this.#finish(false, this.figures(reasons))
+      return
+    }
     const left = this.#input.windowMs - (performance.now() - this.#started)
     if (left <= 0) {
       void this.#end()

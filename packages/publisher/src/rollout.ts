@@ -146,7 +146,7 @@ export async function driveRollout(
         })
     }
     if (report.failures.length > rollout.maxFailures) {
-      await halt(options, keys, setBy, hot, wave, report)
+      await halt(options, keys, setBy, hot, wave, report, rollout.maxFailures)
       return { outcomes: [...outcomes.values()], report }
     }
     if (rollout.wave >= rollout.plan.length - 1) {
@@ -182,11 +182,12 @@ async function halt(
   hot: HotUpgrade,
   wave: MachineRecord[],
   report: RolloutReport,
+  maxFailures: number,
 ): Promise<void> {
   const { storage, reporter } = options
   const failures = report.failures.map((f) => `${f.machineId} ${f.status}: ${f.reason}`).join('; ')
   reporter?.warn?.(
-    `halting the rollout of ${hot.version}: ${report.failures.length} machine(s) failed (at most ${report.failures.length - 1 < 0 ? 0 : report.failures.length - 1} tolerated): ${failures}`,
+    `halting the rollout of ${hot.version}: ${report.failures.length} machine(s) failed (at most ${maxFailures} tolerated): ${failures}`,
   )
   const halted = await movePointer(storage, keys, (current) => {
     if (current?.candidate?.upgrade.upgradeId !== hot.upgradeId) throw lost(current)

@@ -100,7 +100,12 @@ async function watchStatus(
         text = `${JSON.stringify({ ok: problems.length === 0, problems, ...fleet, rollout, replacedLock: null, warnings: [] })}\n`
       } else {
         let captured = ''
-        const capture = { write: (chunk: string) => ((captured += chunk), true) } as unknown as Io['stdout']
+        const capture = {
+          write: (chunk: string) => {
+            captured += chunk
+            return true
+          },
+        } as unknown as Io['stdout']
         printStatus(new Output({ ...io, stdout: capture }, false), fleet.app, fleet, rollout)
         text = captured
       }
