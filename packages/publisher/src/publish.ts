@@ -15,6 +15,7 @@ import { collectWarnings, deploy, requireCapabilities, type Warnings, withLock }
 import { whoAmI } from './lock.js'
 import { readPointer } from './pointer.js'
 import { checkHotCode, manifestToPublish } from './releaseCheck.js'
+import { checkRolloutOptions } from './rollout.js'
 import { checkStoredArtifact, describeCorruption } from './storedArtifact.js'
 import { sweepTempArtifacts, tempArtifactPath } from './tempArtifacts.js'
 import type { DeployOptions, PublishOutcome, Reporter } from './types.js'
@@ -122,6 +123,7 @@ export async function publish(options: PublishOptions): Promise<PublishOutcome> 
   const { storage, reporter, signal } = options
   const warnings = collectWarnings(reporter)
   requireCapabilities(storage)
+  checkRolloutOptions(options.rollout) // a bad plan stops it before anything is written
   const keys = relupKeys(options.app, { prefix: options.prefix })
   await requireDirectory(options.dir)
   const swept = await sweepTempArtifacts()

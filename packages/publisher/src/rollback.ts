@@ -11,6 +11,7 @@ import { ArtifactCorruptError, NothingToRollBackError } from './errors.js'
 import { publishHistory } from './history.js'
 import { whoAmI } from './lock.js'
 import { readPointer } from './pointer.js'
+import { checkRolloutOptions } from './rollout.js'
 import { checkStoredArtifact, describeCorruption } from './storedArtifact.js'
 import type { DeployOptions, RollbackOutcome } from './types.js'
 
@@ -54,6 +55,7 @@ export async function rollback(options: RollbackOptions): Promise<RollbackOutcom
   const { storage, app } = options
   const warnings = collectWarnings(options.reporter)
   requireCapabilities(storage)
+  checkRolloutOptions(options.rollout) // a bad plan stops it before anything is written
   const keys = relupKeys(app, { prefix: options.prefix })
   const pointer = (await readPointer(storage, keys))?.pointer
   const running = pointer?.hot ?? null

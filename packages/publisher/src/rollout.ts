@@ -10,6 +10,7 @@
  * its wave (nothing widens unattended), and `resumeRollout`/`abortRollout` take it from there.
  */
 import {
+  ConfigError,
   type CurrentPointer,
   cohortOf,
   formatRolloutPlan,
@@ -63,6 +64,17 @@ export interface RolloutReport {
 export function resolvedPlan(plan: RolloutOptions['plan']): RolloutWave[] {
   if (plan === undefined) return parseRolloutPlan(DEFAULT_ROLLOUT_PLAN)
   return typeof plan === 'string' ? parseRolloutPlan(plan) : plan
+}
+
+/** Refuse a plan, window or tolerance that cannot be used, with a `ConfigError` saying why. */
+export function checkRolloutOptions(rollout: RolloutOptions | 'auto' | undefined): void {
+  if (rollout === undefined || rollout === 'auto') return
+  resolvedPlan(rollout.plan)
+  const { healthWindowMs: window, maxFailures } = rollout
+  if (window !== undefined && !(Number.isFinite(window) && window >= 0))
+    throw new ConfigError('healthWindowMs', `healthWindowMs must be a number of ms >= 0, got ${window}`)
+  if (maxFailures !== undefined && !(Number.isInteger(maxFailures) && maxFailures >= 0))
+    throw new ConfigError('maxFailures', `maxFailures must be a whole number >= 0, got ${maxFailures}`)
 }
 
 /** The rollout the pointer starts with for `hot`, given the live machines on its base. */
