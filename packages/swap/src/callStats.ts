@@ -25,61 +25,87 @@ const VERSIONS_KEPT = 8
 
 const counted = new WeakSet<ServerResponse>()
 
+interface Counters extends VersionCalls {
+  /** Counts a rejection and passes it on: one per version, not one closure per call. */
+  readonly rejected: (error: unknown) => never
+}
+
 export class CallStats {
-  readonly #versions = new Map<string, VersionCalls>()
+  readonly #versions = new Map<string, Counters>()
+  /** The version called last: almost every call is to the live one. */
+  #last: { version: string; counters: Counters } | null = null
 
   /** The counters of `version` (zeros for a version never called). A copy. */
   of(version: string): VersionCalls {
-    const calls = this.#versions.get(version)
-    return calls ? { ...calls } : { calls: 0, errors: 0, responses: 0, serverErrors: 0 }
+    const c = this.#versions.get(version)
+    return c
+      ? { calls: c.calls, errors: c.errors, responses: c.responses, serverErrors: c.serverErrors }
+      : { calls: 0, errors: 0, responses: 0, serverErrors: 0 }
   }
 
-  /** Run `call` for `version`, counting it, its throw or rejection, and a response among `args`. */
-  observe(version: string, args: readonly unknown[], call: () => unknown): unknown {
-    const calls = this.#counters(version)
-    calls.calls++
-    for (const arg of args) {
-      if (arg instanceof ServerResponse) {
-        this.#watch(arg, calls)
-        break
-      }
-    }
+  /** Call `fn` with `thisArg` and `args` for `version`, counting it, its throw or rejection, and a response among `args`. */
+  call(
+    version: string,
+    fn: (...args: unknown[]) => unknown,
+    thisArg: unknown,
+    args: readonly unknown[],
+  ): unknown {
+    const counters = this.#counters(version)
+    counters.calls++
+    watchResponses(args, counters)
     let result: unknown
     try {
-      result = call()
+      result = Reflect.apply(fn, thisArg, args)
     } catch (error) {
-      calls.errors++
+      counters.errors++
       throw error
     }
     // The caller gets a promise that settles as the original does (unhandled if it drops it).
-    if (result instanceof Promise)
-      return result.then(undefined, (error: unknown) => {
-        calls.errors++
+    return result instanceof Promise ? result.then(undefined, counters.rejected) : result
+  }
+
+  /** Run `work` (which returns a promise) for `version`: a unit method, through its gate. */
+  run(version: string, args: readonly unknown[], work: () => Promise<unknown>): Promise<unknown> {
+    const counters = this.#counters(version)
+    counters.calls++
+    watchResponses(args, counters)
+    return work().then(undefined, counters.rejected)
+  }
+
+  #counters(version: string): Counters {
+    const last = this.#last
+    if (last !== null && last.version === version) return last.counters
+    let counters = this.#versions.get(version)
+    if (!counters) {
+      const fresh = { calls: 0, errors: 0, responses: 0, serverErrors: 0 } as Counters
+      ;(fresh as { rejected: (error: unknown) => never }).rejected = (error: unknown) => {
+        fresh.errors++
         throw error
-      })
-    return result
-  }
-
-  #watch(response: ServerResponse, calls: VersionCalls): void {
-    // The first version handed a response answers it; nested handle calls do not count it twice.
-    if (counted.has(response) || response.writableFinished) return
-    counted.add(response)
-    response.once('finish', () => {
-      calls.responses++
-      if (response.statusCode >= 500) calls.serverErrors++
-    })
-  }
-
-  #counters(version: string): VersionCalls {
-    let calls = this.#versions.get(version)
-    if (!calls) {
-      calls = { calls: 0, errors: 0, responses: 0, serverErrors: 0 }
-      this.#versions.set(version, calls)
+      }
+      counters = fresh
+      this.#versions.set(version, counters)
       if (this.#versions.size > VERSIONS_KEPT) {
         const oldest = this.#versions.keys().next().value as string
         this.#versions.delete(oldest)
       }
     }
-    return calls
+    this.#last = { version, counters }
+    return counters
+  }
+}
+
+function watchResponses(args: readonly unknown[], counters: VersionCalls): void {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]
+    if (typeof arg === 'object' && arg !== null && arg instanceof ServerResponse) {
+      // The first version handed a response answers it; nested handle calls do not count it twice.
+      if (counted.has(arg) || arg.writableFinished) return
+      counted.add(arg)
+      arg.once('finish', () => {
+        counters.responses++
+        if (arg.statusCode >= 500) counters.serverErrors++
+      })
+      return
+    }
   }
 }

@@ -56,8 +56,6 @@ export class SwapEngine<Deps = unknown> {
   private readonly unitHandles = new Map<string, unknown>()
   private readonly moduleHandles = new Map<string, unknown>()
   private readonly calls = new CallStats()
-  private readonly observe = (version: string, args: readonly unknown[], call: () => unknown) =>
-    this.calls.observe(version, args, call)
   private readonly listeners: { [E in keyof EngineEvents]: Set<(payload: EngineEvents[E]) => void> } = {
     upgrade: new Set(),
     phase: new Set(),
@@ -173,7 +171,7 @@ export class SwapEngine<Deps = unknown> {
       handle = createModuleHandle({
         path: resolved,
         current: () => ({ exports: this.currentExports(resolved), version: this.current.version }),
-        observe: this.observe,
+        calls: this.calls,
       })
       this.moduleHandles.set(resolved, handle)
     }
@@ -293,7 +291,7 @@ export class SwapEngine<Deps = unknown> {
       handle = createUnitHandle({
         gate: this.gate(name),
         current: () => this.currentInstance(name),
-        observe: this.observe,
+        calls: this.calls,
       })
       this.unitHandles.set(name, handle)
     }

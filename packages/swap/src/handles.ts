@@ -3,6 +3,7 @@
  * every property access or call looks the current one up (Erlang's `Mod:f()`). Whatever a caller
  * copies out of a handle (`const f = handle.f`) is that version's value and stays so.
  */
+import type { CallStats } from './callStats.js'
 import { isNamespace } from './esmLinker.js'
 import type { Gate } from './gate.js'
 import type { UnitInstance } from './unit.js'
@@ -12,12 +13,9 @@ interface ModuleHandleBackend {
   path: string
   /** The current version's exports and its version name, or a throw naming why there are none. */
   current: () => { exports: any; version: string }
-  /** Runs each call, for the version that serves it (the engine counts calls and errors there). */
-  observe: Observe
+  /** Counts each call for the version that serves it (calls, throws and rejections, responses). */
+  calls: CallStats
 }
-
-/** How the engine watches a call into `version`: it runs `call` and returns what it returns. */
-export type Observe = (version: string, args: readonly unknown[], call: () => unknown) => unknown
 
 /**
  * What a call of the handle calls: the exports themselves when they are a function
@@ -39,7 +37,7 @@ export function callableExport(exports: unknown): ((...args: unknown[]) => unkno
  * default export that is one, whatever an earlier or later version exports. Named exports (an ES
  * module's, or CommonJS `exports.name`) are its properties; `handle.default` is the default export.
  */
-export function createModuleHandle({ path, current, observe }: ModuleHandleBackend): any {
+export function createModuleHandle({ path, current, calls }: ModuleHandleBackend): any {
   // Primitive exports (`module.exports = 42`) read like their wrapper object.
   const currentExports = () => Object(current().exports)
   const currentFunction = (use: 'called' | 'constructed') => {
@@ -89,7 +87,7 @@ export function createModuleHandle({ path, current, observe }: ModuleHandleBacke
     getPrototypeOf: () => Reflect.getPrototypeOf(currentExports()),
     apply: (_, thisArg, args) => {
       const { callable, version } = currentFunction('called')
-      return observe(version, args, () => Reflect.apply(callable, thisArg, args))
+      return calls.call(version, callable, thisArg, args)
     },
     construct: (_, args, newTarget) => {
       const { callable } = currentFunction('constructed')
@@ -101,7 +99,7 @@ export function createModuleHandle({ path, current, observe }: ModuleHandleBacke
 
 interface UnitHandleBackend {
   gate: Gate
-  observe: Observe
+  calls: CallStats
   /** The current instance, or a throw naming why there is none. */
   current: () => UnitInstance
 }
@@ -110,7 +108,7 @@ interface UnitHandleBackend {
  * A proxy over the current instance of one unit. Methods always return a promise: a call that
  * arrives while the unit is suspended waits at its gate, then runs on whatever version is current.
  */
-export function createUnitHandle({ gate, current, observe }: UnitHandleBackend): any {
+export function createUnitHandle({ gate, current, calls }: UnitHandleBackend): any {
   const methods = new Map<PropertyKey, (...args: unknown[]) => Promise<unknown>>()
 
   const invoke = (key: PropertyKey, args: unknown[]): Promise<unknown> => {
@@ -120,9 +118,9 @@ export function createUnitHandle({ gate, current, observe }: UnitHandleBackend):
       if (typeof method !== 'function') {
         throw new TypeError(`unit ${instance.name} (${instance.version}) has no method ${String(key)}`)
       }
-      return observe(instance.version, args, () =>
+      return calls.run(instance.version, args, () =>
         gate.run(`${instance.name}.${String(key)}()`, () => method.apply(instance.api, args)),
-      ) as Promise<unknown>
+      )
     } catch (error) {
       return Promise.reject(error)
     }
