@@ -14,6 +14,7 @@ import { packCommand } from './commands/pack.js'
 import { publishCommand } from './commands/publish.js'
 import { repairCommand } from './commands/repair.js'
 import { rollbackCommand } from './commands/rollback.js'
+import { runCommand } from './commands/run.js'
 import { statusCommand } from './commands/status.js'
 import { unlockCommand } from './commands/unlock.js'
 import { UsageError } from './errors.js'
@@ -29,6 +30,7 @@ const commands: readonly Command[] = [
   doctorCommand,
   keygenCommand,
   devCommand,
+  runCommand,
 ]
 
 const find = (name: string | undefined) => commands.find((c) => c.name === name)
