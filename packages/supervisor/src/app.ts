@@ -24,6 +24,8 @@ import {
 /** A keep-alive connection idle this long during a drain is closed (a busier one gets `Connection: close`). */
 const IDLE_GRACE_MS = 500
 const SWEEP_EVERY_MS = 100
+/** With a connection that never ends, the handoff goes this long before the supervisor's kill. */
+const HANDOFF_MARGIN_MS = 250
 
 export interface DrainEvent {
   /** `cutover`: a new process took over; `stop`: the supervisor is stopping. */
@@ -93,7 +95,8 @@ export function onDrain(listener: (event: DrainEvent) => void | Promise<void>): 
 }
 
 /**
- * The state this process hands to its successor, asked for when its drain begins: plain data
+ * The state this process hands to its successor, asked for once its drain is done (every
+ * connection ended, or shortly before the drain deadline if one does not): plain data
  * only (a function or class instance is refused with `HandoffNotPlainError`, and the successor
  * starts without it). The successor already serves when it arrives: merge it in `onHandoff`.
  */
@@ -229,9 +232,20 @@ async function drain(state: Connection, event: DrainEvent): Promise<void> {
       if (tracked.busy === 0 && now - tracked.idleSince >= IDLE_GRACE_MS) socket.destroy()
   }
   const sweeper = setInterval(sweep, SWEEP_EVERY_MS)
-  await sendHandoff(state)
   await Promise.allSettled([...state.drainListeners].map(async (listener) => listener(event)))
-  await Promise.all(closed)
+  // The state is read once no request can change it any more (every connection gone), or just
+  // before the supervisor's deadline when one never ends: a late handoff beats none.
+  const allClosed = Promise.all(closed)
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    allClosed,
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, event.deadline - Date.now() - HANDOFF_MARGIN_MS))
+    }),
+  ])
+  clearTimeout(timer)
+  await sendHandoff(state)
+  await allClosed
   clearInterval(sweeper)
   // Timers and pools of the app would keep it alive: the drain is the end of this process.
   if (process.connected) state.send({ relup: 'drained' }, () => process.exit(0))

@@ -24,7 +24,7 @@ export type AppMessage =
   | { relup: 'listen'; id: number; port: number }
   /** Listening, startup replay done: ready to take traffic. */
   | { relup: 'ready' }
-  /** The state an old process hands to its successor, sent when its drain begins. */
+  /** The state an old process hands to its successor, sent once its connections are gone (or near the deadline). */
   | { relup: 'handoff'; data: PlainData }
   /** The handoff could not be produced; the successor starts without it. */
   | { relup: 'handoff-failed'; error: string }

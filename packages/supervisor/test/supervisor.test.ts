@@ -110,6 +110,7 @@ describe('runSupervisor', () => {
   it('kills an old process whose request never ends at the drain timeout', async () => {
     const { supervisor, origin } = await supervise(release('v1'), { drainTimeout: 700 })
     const oldPid = supervisor.current!.pid
+    await get(origin, '/inc', 'POST')
     const stuck = get(origin, '/slow?ms=-1').catch((error: Error) => error)
     await sleep(100)
     const began = Date.now()
@@ -118,7 +119,38 @@ describe('runSupervisor', () => {
     expect(Date.now() - began).toBeLessThan(3000)
     expect(await stuck).toBeInstanceOf(Error)
     expect(alive(oldPid)).toBe(false)
-    expect((await get(origin)).version).toBe('v2')
+    // The handoff went just before the kill.
+    expect(await get(origin)).toMatchObject({ version: 'v2', counter: 1 })
+  })
+
+  it('refuses a handoff that is not plain data; the new process starts without it', async () => {
+    const { supervisor, events, origin } = await supervise(release('v1', { APP_MODE: 'bad-handoff' }))
+    await get(origin, '/inc', 'POST')
+    const result = await supervisor.cutover(release('v2'))
+    expect(result.status).toBe('completed')
+    expect(await get(origin)).toMatchObject({ version: 'v2', counter: 0 })
+    expect(events.some((e) => e.type === 'handoff')).toBe(false)
+  })
+
+  it('a process whose supervisor is killed drains and exits instead of holding the port', async () => {
+    const script = `
+      const { runSupervisor } = await import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)})
+      const s = await runSupervisor({ release: { id: 'v1', command: [process.execPath, ${JSON.stringify(APP)}] }, ports: [{ port: 0, host: '127.0.0.1' }], stdio: 'ignore',
+        onEvent: (e) => e.type === 'ready' && console.log(JSON.stringify(e)) })`
+    const parent = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let out = ''
+    parent.stdout.on('data', (chunk) => {
+      out += chunk
+    })
+    const { pid } = await until(
+      'the app to be ready',
+      () => out.includes('\n') && (JSON.parse(out) as { pid: number }),
+    )
+    parent.kill('SIGKILL')
+    await until('the orphan to exit', () => !alive(pid))
+    expect(alive(pid)).toBe(false)
   })
 
   it('finishes a slow in-flight request on the old process during the drain', async () => {
