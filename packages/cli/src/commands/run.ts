@@ -7,7 +7,7 @@
  * app; SIGTERM and SIGINT drain the app and exit 0.
  */
 import { parseArgs } from 'node:util'
-import { type PortSpec, runSupervisor, type SupervisorEvent } from '@relup/supervisor'
+import type { PortSpec, SupervisorEvent } from '@relup/supervisor'
 import type { Command } from '../command.js'
 import { UsageError } from '../errors.js'
 
@@ -147,6 +147,8 @@ export const runCommand: Command = {
     }
     const readyTimeout = parseMs('ready-timeout', values['ready-timeout'])
     const drainTimeout = parseMs('drain-timeout', values['drain-timeout'])
+    // Loaded here: the other commands never need it.
+    const { runSupervisor } = await import('@relup/supervisor')
     const supervisor = await runSupervisor({
       release: { id: 'r1', command, cwd: io.cwd },
       ports,
