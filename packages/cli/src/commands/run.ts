@@ -162,8 +162,9 @@ export const runCommand: Command = {
       if (signal === 'SIGHUP') return supervisor.signal('SIGHUP')
       if (signal === 'SIGUSR2') {
         releases++
+        // Refused while another cutover runs or while stopping; the app keeps serving either way.
         supervisor.cutover({ id: `r${releases}`, command, cwd: io.cwd }).catch((error: Error) => {
-          report({ type: 'stopping', reason: error.message })
+          io.stderr.write(`relup run: ${error.message}\n`)
         })
         return
       }
