@@ -1,4 +1,12 @@
 export type { HostImport, ReleaseCheck, ReleaseProblem } from '@relup/swap'
+export {
+  ColdReleaseError,
+  coldResults,
+  missingDependencies,
+  type PublishColdOptions,
+  publishCold,
+  rollbackCold,
+} from './cold.js'
 export { type DoctorProbe, type ProbeVerdict, runDoctor, storageReady } from './doctor.js'
 export {
   ArtifactCorruptError,

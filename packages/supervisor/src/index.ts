@@ -1,6 +1,15 @@
 export type { ProcessExit, Release } from './appProcess.js'
 export type { RestartDelay } from './backoff.js'
 export {
+  bootRelease,
+  ColdArtifactMissingError,
+  type ColdReleaseSource,
+  type FollowOptions,
+  followColdReleases,
+  obtainRelease,
+  readColdPointer,
+} from './coldReleases.js'
+export {
   ChildNotReadyError,
   CutoverInProgressError,
   HandoffNotPlainError,

@@ -45,6 +45,8 @@ export interface Supervisor {
   readonly ready: Promise<void>
   /** Replace the serving process with one started from `release`, the sockets kept open. */
   cutover(release: Release): Promise<CutoverResult>
+  /** Hear every event (beside `onEvent`); returns the way to stop hearing them. */
+  subscribe(listener: (event: SupervisorEvent) => void): () => void
   /** Send a signal to the serving process (SIGHUP, SIGUSR1…). */
   signal(signal: NodeJS.Signals): void
   /** Drain every process (killed at the drain timeout), close the sockets. */
@@ -75,6 +77,7 @@ class ProcessSupervisor implements Supervisor {
   private restartTimer: NodeJS.Timeout | null = null
   private cutting: Release | null = null
   private stopping: Promise<void> | null = null
+  private readonly listeners = new Set<(event: SupervisorEvent) => void>()
   private markReady!: () => void
   private markStopped!: () => void
   private readonly readyTimeout: number
@@ -171,6 +174,11 @@ class ProcessSupervisor implements Supervisor {
     }
   }
 
+  subscribe(listener: (event: SupervisorEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
   signal(signal: NodeJS.Signals): void {
     this.serving?.signal(signal)
   }
@@ -263,5 +271,6 @@ class ProcessSupervisor implements Supervisor {
 
   private emit(event: SupervisorEvent): void {
     this.options.onEvent?.(event)
+    for (const listener of this.listeners) listener(event)
   }
 }
