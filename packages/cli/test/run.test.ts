@@ -1,6 +1,8 @@
+import { cp, mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { onCleanup } from './helpers.js'
+import { onCleanup, tempDir } from './helpers.js'
 import { type RelupProcess, spawnRelup, until } from './processes.js'
 
 const APP = fileURLToPath(new URL('./fixtures/supervised-app.mjs', import.meta.url))
@@ -19,7 +21,7 @@ const eventsOf = (run: RelupProcess): Event[] =>
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as Event)
 
-async function startRun(): Promise<{ run: RelupProcess; origin: string }> {
+async function startRun(extra: string[] = []): Promise<{ run: RelupProcess; origin: string }> {
   const run = spawnRelup([
     'run',
     '--port',
@@ -27,6 +29,7 @@ async function startRun(): Promise<{ run: RelupProcess; origin: string }> {
     '--drain-timeout',
     '3000',
     '--json',
+    ...extra,
     '--',
     process.execPath,
     APP,
@@ -45,7 +48,30 @@ async function startRun(): Promise<{ run: RelupProcess; origin: string }> {
 }
 
 const answer = async (origin: string, path = '/', method = 'GET') =>
-  (await (await fetch(`${origin}${path}`, { method })).json()) as { pid: number; counter: number }
+  (await (await fetch(`${origin}${path}`, { method })).json()) as {
+    pid: number
+    counter: number
+    version: string
+  }
+
+const packages = fileURLToPath(new URL('../..', import.meta.url))
+
+/** The app built with its production dependencies in node_modules, as `npm ci --omit=dev` leaves it. */
+async function coldBuild(version: string): Promise<string> {
+  const dir = await tempDir(`cold-${version}`)
+  await writeFile(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: 'shop', version, type: 'module', dependencies: { '@relup/supervisor': '*' } }),
+  )
+  await cp(APP, join(dir, 'server.mjs'))
+  for (const name of ['supervisor', 'core']) {
+    const into = join(dir, 'node_modules', '@relup', name)
+    await mkdir(into, { recursive: true })
+    await cp(join(packages, name, 'dist'), join(into, 'dist'), { recursive: true })
+    await cp(join(packages, name, 'package.json'), join(into, 'package.json'))
+  }
+  return dir
+}
 
 const alive = (pid: number) => {
   try {
@@ -97,4 +123,55 @@ describe('relup run', () => {
     expect((await noPort.exited).code).toBe(2)
     expect(noPort.stderr()).toMatch(/--port/)
   })
+})
+
+describe('relup run --app: cold releases', () => {
+  it('relup publish --cold reaches the machine, which cuts over and reports completed; rollback --cold goes back', async () => {
+    const store = `file://${await tempDir('cold-store')}`
+    const releases = await tempDir('cold-releases')
+    const flags = ['--app', 'shop', '--storage', store]
+    const { run, origin } = await startRun([
+      ...flags,
+      '--machine-id',
+      'm1',
+      '--releases-dir',
+      releases,
+      '--poll-interval',
+      '100',
+    ])
+    await answer(origin, '/inc', 'POST')
+    const publish = spawnRelup([
+      'publish',
+      await coldBuild('2.0.0'),
+      '--cold',
+      '--command',
+      `${process.execPath} server.mjs`,
+      ...flags,
+      '--expect',
+      '1',
+    ])
+    expect((await publish.exited).code).toBe(0)
+    expect(publish.stdout()).toMatch(/published cold release 2\.0\.0 \(\w+\): asked for with --cold/)
+    expect(publish.stdout()).toMatch(/m1: completed/)
+    expect(await answer(origin)).toMatchObject({ version: '2.0.0', counter: 1 })
+
+    const second = spawnRelup([
+      'publish',
+      await coldBuild('3.0.0'),
+      '--cold',
+      '--command',
+      `${process.execPath} server.mjs`,
+      ...flags,
+      '--expect',
+      '1',
+    ])
+    expect((await second.exited).code).toBe(0)
+    expect((await answer(origin)).version).toBe('3.0.0')
+    const rollback = spawnRelup(['rollback', '--cold', ...flags, '--expect', '1'])
+    expect((await rollback.exited).code).toBe(0)
+    expect(rollback.stdout()).toMatch(/rolled back to cold release 2\.0\.0/)
+    expect(await answer(origin)).toMatchObject({ version: '2.0.0', counter: 1 })
+    run.child.kill('SIGTERM')
+    expect((await run.exited).code).toBe(0)
+  }, 30_000)
 })

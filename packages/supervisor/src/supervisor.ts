@@ -39,6 +39,8 @@ export interface Supervisor {
   readonly sockets: readonly SocketInfo[]
   /** The process serving now, or null between a crash and its restart. */
   readonly current: ProcessInfo | null
+  /** The release of the process serving now. */
+  readonly currentRelease: Release | null
   /** The last release that proved itself (stayed up `stableAfter`), or null. */
   readonly lastGood: string | null
   /** Resolves when a first process is ready. */
@@ -103,6 +105,10 @@ class ProcessSupervisor implements Supervisor {
 
   get current(): ProcessInfo | null {
     return this.serving ? { release: this.serving.release.id, pid: this.serving.pid } : null
+  }
+
+  get currentRelease(): Release | null {
+    return this.serving?.release ?? null
   }
 
   get lastGood(): string | null {

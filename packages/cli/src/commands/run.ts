@@ -6,8 +6,11 @@
  * disk, the sockets kept: a cold upgrade without a dropped connection); SIGHUP is passed to the
  * app; SIGTERM and SIGINT drain the app and exit 0.
  */
+import { hostname } from 'node:os'
+import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import type { PortSpec, SupervisorEvent } from '@relup/supervisor'
+import { DEFAULT_STORAGE, openStorage } from '@relup/publisher'
+import type { PortSpec, Release, SupervisorEvent } from '@relup/supervisor'
 import type { Command } from '../command.js'
 import { UsageError } from '../errors.js'
 
@@ -15,6 +18,12 @@ const FLAGS = {
   port: { type: 'string', multiple: true },
   'ready-timeout': { type: 'string' },
   'drain-timeout': { type: 'string' },
+  app: { type: 'string' },
+  storage: { type: 'string' },
+  prefix: { type: 'string' },
+  'machine-id': { type: 'string' },
+  'releases-dir': { type: 'string' },
+  'poll-interval': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const
@@ -37,10 +46,21 @@ two processes.
 A crashed app is restarted with backoff (200 ms doubling to 30 s); a new release that crashes
 before it proved itself (10 s) is replaced by the last good one.
 
+Cold releases (relup publish --cold): with --app, the supervisor boots the cold release the
+storage names (else the command) and follows it: a new one is downloaded, verified, extracted
+into --releases-dir and cut over to; results are written as for hot upgrades (pending, then
+completed or failed); a release that failed is not tried again. The app inside keeps doing hot
+upgrades (its startRelup() gets RELUP_BASE_REF=cold-<releaseId>).
+
 Options:
   --port <[host:]port>   a socket to own (repeatable; host default 0.0.0.0; 0 = any free port)
   --ready-timeout <ms>   how long a new process may take to say ready (default 30000)
   --drain-timeout <ms>   how long an old process may drain before it is killed (default 10000)
+  --app <name>           follow the app's cold releases in the storage
+  --storage <url>        file://<dir> (default file://./.relup), s3://<bucket>[/<prefix>]
+  --machine-id <id>      for results (default RELUP_MACHINE_ID, FLY_MACHINE_ID, else the host name)
+  --releases-dir <dir>   where cold releases are extracted (default .relup-run/releases)
+  --poll-interval <ms>   how often the cold pointer is read (default 1000)
   --json                 one JSON event per line on stdout instead of messages on stderr`
 
 function parsePort(value: string): PortSpec {
@@ -63,7 +83,17 @@ function parseMs(flag: string, value: string | undefined): number | undefined {
 
 /** relup's flags come first; the command starts at `--` or at the first word that is not a flag. */
 function splitArgv(argv: string[]): { own: string[]; command: string[] } {
-  const takesValue = new Set(['--port', '--ready-timeout', '--drain-timeout'])
+  const takesValue = new Set([
+    '--port',
+    '--ready-timeout',
+    '--drain-timeout',
+    '--app',
+    '--storage',
+    '--prefix',
+    '--machine-id',
+    '--releases-dir',
+    '--poll-interval',
+  ])
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i]!
     if (token === '--') return { own: argv.slice(0, i), command: argv.slice(i + 1) }
@@ -114,6 +144,12 @@ export const runCommand: Command = {
       port?: string[]
       'ready-timeout'?: string
       'drain-timeout'?: string
+      app?: string
+      storage?: string
+      prefix?: string
+      'machine-id'?: string
+      'releases-dir'?: string
+      'poll-interval'?: string
       json?: boolean
       help?: boolean
     }
@@ -148,22 +184,48 @@ export const runCommand: Command = {
     const readyTimeout = parseMs('ready-timeout', values['ready-timeout'])
     const drainTimeout = parseMs('drain-timeout', values['drain-timeout'])
     // Loaded here: the other commands never need it.
-    const { runSupervisor } = await import('@relup/supervisor')
+    const { bootRelease, followColdReleases, runSupervisor } = await import('@relup/supervisor')
+    const say = (line: string) => (values.json ? undefined : io.stderr.write(`relup run: ${line}\n`))
+    const base = { id: 'r1', command, cwd: io.cwd }
+    const pollInterval = parseMs('poll-interval', values['poll-interval'])
+    const cold =
+      values.app === undefined
+        ? null
+        : {
+            storage: await openStorage(values.storage ?? io.env.RELUP_STORAGE ?? DEFAULT_STORAGE, {
+              cwd: io.cwd,
+              env: io.env,
+            }),
+            app: values.app,
+            prefix: values.prefix,
+            machineId: values['machine-id'] ?? io.env.RELUP_MACHINE_ID ?? io.env.FLY_MACHINE_ID ?? hostname(),
+            releasesDir: resolve(io.cwd, values['releases-dir'] ?? '.relup-run/releases'),
+          }
+    let first = base as Release
+    if (cold) {
+      const boot = await bootRelease(cold, base)
+      if (boot.error)
+        say(`cannot boot the cold release (${boot.error.message}); starting ${command.join(' ')}`)
+      else if (boot.cold) say(`booting cold release ${boot.cold.version} (${boot.cold.releaseId})`)
+      first = boot.release
+    }
     const supervisor = await runSupervisor({
-      release: { id: 'r1', command, cwd: io.cwd },
+      release: first,
       ports,
       env: io.env,
       onEvent: report,
       ...(readyTimeout !== undefined && { readyTimeout }),
       ...(drainTimeout !== undefined && { drainTimeout }),
     })
-    let releases = 1
+    const follower = cold
+      ? followColdReleases({ ...cold, supervisor, say, ...(pollInterval !== undefined && { pollInterval }) })
+      : null
     const onSignal = (signal: NodeJS.Signals) => {
       if (signal === 'SIGHUP') return supervisor.signal('SIGHUP')
       if (signal === 'SIGUSR2') {
-        releases++
+        // A fresh process of what serves now (the same release id: a cold pointer still names it).
         // Refused while another cutover runs or while stopping; the app keeps serving either way.
-        supervisor.cutover({ id: `r${releases}`, command, cwd: io.cwd }).catch((error: Error) => {
+        supervisor.cutover(supervisor.currentRelease ?? first).catch((error: Error) => {
           io.stderr.write(`relup run: ${error.message}\n`)
         })
         return
@@ -177,6 +239,8 @@ export const runCommand: Command = {
       return 0
     } finally {
       for (const signal of signals) process.off(signal, onSignal)
+      await follower?.stop()
+      await cold?.storage.close?.()
     }
   },
 }
