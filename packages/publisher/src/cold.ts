@@ -27,7 +27,10 @@ import {
   type Storage,
   writeDocument,
 } from '@relup/core'
+import { describeProblem, ReleaseCheckError } from './errors.js'
 import { acquireLock, releaseLock } from './lock.js'
+import { readPointerState } from './pointer.js'
+import { checkHotCode } from './releaseCheck.js'
 
 /** A directory that cannot be a cold release, or a cold pointer that moved under the publisher. */
 export class ColdReleaseError extends RelupError {
@@ -180,5 +183,36 @@ async function versionOf(dir: string): Promise<string | undefined> {
     return typeof pkg.version === 'string' && pkg.version !== '' ? pkg.version : undefined
   } catch {
     return undefined
+  }
+}
+
+/**
+ * Why a hot upgrade of `hotDir` would be refused by the machines as restart-required, so that it
+ * must go as a cold release: a native addon added, changed or removed (or required by a module
+ * the upgrade evaluates again), or a host package (a dependency the hot code imports) at another
+ * version than the one the machines run. Empty when a hot upgrade would do; other problems
+ * (a syntax error) are left for the hot publish to report.
+ */
+export async function reasonsForCold(
+  storage: Storage,
+  app: string,
+  prefix: string | undefined,
+  hotDir: string,
+): Promise<string[]> {
+  const state = await readPointerState(storage, relupKeys(app, { prefix }))
+  const previous = state.status === 'ok' ? (state.pointer.hot?.manifest ?? undefined) : undefined
+  try {
+    const check = await checkHotCode(hotDir, { previous })
+    const before = previous?.hostPackages ?? {}
+    return Object.entries(check.hostPackages)
+      .filter(([name, version]) => before[name] !== undefined && before[name] !== version)
+      .map(
+        ([name, version]) =>
+          `dependency ${name} ${before[name]} → ${version}: the machines resolve ${before[name]} and would refuse a hot upgrade as restart-required`,
+      )
+  } catch (error) {
+    if (!(error instanceof ReleaseCheckError)) throw error
+    const restart = error.problems.filter((problem) => problem.kind === 'restart-required')
+    return restart.length === error.problems.length ? restart.map(describeProblem) : []
   }
 }

@@ -5,6 +5,7 @@ export {
   missingDependencies,
   type PublishColdOptions,
   publishCold,
+  reasonsForCold,
   rollbackCold,
 } from './cold.js'
 export { type DoctorProbe, type ProbeVerdict, runDoctor, storageReady } from './doctor.js'

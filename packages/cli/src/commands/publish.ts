@@ -1,4 +1,4 @@
-import { publish, ReleaseCheckError } from '@relup/publisher'
+import { publish, ReleaseCheckError, reasonsForCold } from '@relup/publisher'
 import { defineCommand } from '../command.js'
 import { UsageError } from '../errors.js'
 import { printOutcome } from '../summary.js'
@@ -27,6 +27,9 @@ Options:
                         node_modules, started as a new process by machines under \`relup run
                         --app\` (see relup run --help); needs --command "node server.js"
   --command <cmd>       what starts a cold release, run in its directory
+  --cold-dir <dir>      the whole app (with --command): when a hot upgrade of <dir> would be refused
+                        as restart-required (a dependency at another version, a native addon
+                        change), <cold-dir> is published as a cold release instead, saying why
 ${DEPLOY_FLAGS_HELP}
 
 Exit code 0 when every machine waited for completed (a degraded machine completed: it is
@@ -42,6 +45,7 @@ is held; 130/143 cancelled by Ctrl-C/SIGTERM (the lock is released, temporary fi
     'source-ref': { type: 'string' },
     'skip-checks': { type: 'boolean' },
     cold: { type: 'boolean' },
+    'cold-dir': { type: 'string' },
     command: { type: 'string' },
   },
   needsApp: true,
@@ -52,6 +56,16 @@ is held; 130/143 cancelled by Ctrl-C/SIGTERM (the lock is released, temporary fi
     if (!dir)
       throw new UsageError('relup publish needs the directory to publish: relup publish <dir> --app <name>')
     if (input.flag('cold')) return publishColdRelease(input, dir, 'asked for with --cold')
+    const coldDir = input.string('cold-dir')
+    if (coldDir !== undefined) {
+      const reasons = await reasonsForCold(input.storage, input.app, input.prefix, dir)
+      if (reasons.length > 0) {
+        input.out.line(`a hot upgrade of ${dir} would be refused by the machines:`)
+        for (const reason of reasons) input.out.line(`  - ${reason}`)
+        input.out.line(`publishing ${coldDir} as a cold release instead`)
+        return publishColdRelease(input, coldDir, reasons.join('; '))
+      }
+    }
     const outcome = await publish({
       ...(await deployOptions(input)),
       dir,
