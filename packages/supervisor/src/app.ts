@@ -127,6 +127,8 @@ interface Connection {
   servers: Set<Server>
   sockets: Map<Socket, Tracked>
   responses: Set<ServerResponse>
+  /** Responses under way when the drain began, with their headers sent: their connection ends with them. */
+  closeAfter: WeakSet<ServerResponse>
   drainListeners: Set<(event: DrainEvent) => void | Promise<void>>
   handoffListeners: Set<(data: PlainData, from: Predecessor) => void>
   provider: (() => PlainData | Promise<PlainData>) | null
@@ -158,6 +160,7 @@ function connect(): Connection | null {
     servers: new Set(),
     sockets: new Map(),
     responses: new Set(),
+    closeAfter: new WeakSet(),
     drainListeners: new Set(),
     handoffListeners: new Set(),
     provider: null,
@@ -212,6 +215,9 @@ function track(state: Connection, server: Server): void {
         tracked.busy--
         tracked.idleSince = Date.now()
       }
+      // Its headers went out before the drain, without `Connection: close` (an SSE stream the app
+      // ended in onDrain): a client reusing the connection would reach this process again.
+      if (state.closeAfter.has(response)) request.socket.end()
     })
   })
 }
@@ -225,7 +231,10 @@ async function drain(state: Connection, event: DrainEvent): Promise<void> {
     (server) => new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve())),
   )
   // Responses already under way end their connection when they finish.
-  for (const response of state.responses) if (!response.headersSent) response.setHeader('connection', 'close')
+  for (const response of state.responses) {
+    if (!response.headersSent) response.setHeader('connection', 'close')
+    else state.closeAfter.add(response)
+  }
   const sweep = () => {
     const now = Date.now()
     for (const [socket, tracked] of state.sockets)
