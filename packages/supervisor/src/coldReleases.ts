@@ -26,6 +26,7 @@ import {
   writeDocument,
 } from '@relup/core'
 import type { Release } from './appProcess.js'
+import { CutoverInProgressError } from './errors.js'
 import type { Supervisor } from './supervisor.js'
 
 export interface ColdReleaseSource {
@@ -168,10 +169,15 @@ export function followColdReleases(options: FollowOptions): { stop(): Promise<vo
     let failure: RelupError | null = null
     try {
       const next = await obtainRelease(options, release)
-      const result = await options.supervisor.cutover(next)
+      const result = await options.supervisor.cutover(next).catch((error: unknown) => {
+        // Another cutover (a SIGUSR2 reload) runs: not this release's fault; the next poll tries again.
+        if (error instanceof CutoverInProgressError) etag = undefined
+        throw error
+      })
       if (result.status === 'failed') failure = result.error
       else released.set(release.releaseId, release)
     } catch (error) {
+      if (error instanceof CutoverInProgressError) return
       failure = asRelupError(error)
       await rm(join(options.releasesDir, release.releaseId), { recursive: true, force: true }).catch(() => {})
     }
