@@ -28,7 +28,8 @@ const FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const
 
-const HELP = `relup run --port <[host:]port> [--port …] [--ready-timeout <ms>] [--drain-timeout <ms>] [--json] -- <command> [args…]
+const HELP = `relup run --port <[host:]port> [--port …] [--ready-timeout <ms>] [--drain-timeout <ms>]
+          [--app <name> [--storage <url>] [--machine-id <id>] [--releases-dir <dir>]] [--json] -- <command> [args…]
 
 Runs your app (the command, e.g. \`node dist/server.js\`) under a supervisor that owns its
 listening sockets. The app takes them with listen(server, port) from @relup/supervisor/app
