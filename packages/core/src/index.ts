@@ -101,3 +101,21 @@ export {
   type StorageCapabilities,
   type StorageCapability,
 } from './storage.js'
+export {
+  encodeNotice,
+  type NoticeHandlers,
+  type NoticeReason,
+  type Notifier,
+  NotifierAdapterMissingError,
+  NotifierError,
+  type NotifierModule,
+  type NotifierState,
+  type NotifierSubscription,
+  type NotifierUrlOptions,
+  notifierPackageFor,
+  openNotifier,
+  type PointerNotice,
+  parseNotice,
+  pointerNotice,
+  redactUrl,
+} from './notifier.js'

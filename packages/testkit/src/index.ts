@@ -7,3 +7,13 @@ export {
 } from './fakeFleet.js'
 export { type S3rverOptions, type S3rverServer, s3rverEnv, startS3rver } from './s3rver.js'
 export { type OnCleanup, type TestDirs, testDirs } from './testDirs.js'
+export {
+  freePort,
+  type MessageServer,
+  type ServerAvailability,
+  type ServerKind,
+  serverAvailability,
+  serverBinary,
+  startServer,
+} from './servers.js'
+export { notice, notifierSuite, until } from './notifierSuite.js'
