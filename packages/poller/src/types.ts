@@ -7,6 +7,7 @@ import type {
   EngineStats,
   HotUpgrade,
   ModuleManifest,
+  NotifierState,
   RelupKeys,
   ResultError,
   UpgradeStats,
@@ -91,4 +92,6 @@ export interface RelupEvents {
   ]
   'poll:error': [{ error: Error; consecutiveFailures: number }]
   'storage:recovered': [{ downMs: number }]
+  /** The notifier's connection changed state (`disconnected`: upgrades arrive by the safety-net poll until it is back). */
+  'notifier:state': [{ state: NotifierState; notifier: string }]
 }
