@@ -14,6 +14,7 @@ import {
   withoutHotUpgrade,
   writeDocument,
 } from '@relup/core'
+import { announceMove } from './announce.js'
 import { throwIfCancelled } from './cancellation.js'
 import { CancelledError, NothingToRollBackError, StorageUnfitError, WriteLostError } from './errors.js'
 import { acquireLock, type HeldLock, type ReplacedLock, releaseLock, verifyLock, whoAmI } from './lock.js'
@@ -187,6 +188,8 @@ async function waitForMachines(
 
 interface DeployContext {
   started: number
+  /** What the notice says moved the pointer (default `publish`). */
+  reason?: 'publish' | 'rollback' | undefined
   artifactReused: boolean
   warnings: Warnings
 }
@@ -240,6 +243,9 @@ export async function deploy(
   const movedAt = new Date()
   await verifyPointer(storage, keys, written, 'Nothing was waited for.')
   reporter?.step?.(`pointer moved to ${what}`)
+  const reason = context.reason ?? 'publish'
+  if (await announceMove(options.notifier, keys.current, written, reason, warnings.warn))
+    reporter?.step?.(`announced on ${options.notifier?.name}`)
   const minority = isMinorityBase(onBase.length, otherBases.length)
   if (otherBases.length > 0) warnings.warn(otherBasesWarning(app, baseRef, otherBases, minority, before))
   const ok = (outcomes: MachineOutcome[], missing: number) => {

@@ -1,3 +1,4 @@
+export { announceMove, openNotifierUrl } from './announce.js'
 export type { HostImport, ReleaseCheck, ReleaseProblem } from '@relup/swap'
 export { type DoctorProbe, type ProbeVerdict, runDoctor, storageReady } from './doctor.js'
 export {

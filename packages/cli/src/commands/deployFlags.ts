@@ -28,6 +28,8 @@ export const DEPLOY_FLAGS_HELP = `  --sign <key>          Ed25519 private key (P
   --allow-other-bases   exit 0 even when the upgrade's base runs on at most half of the live
                         machines (machines on other bases are listed either way)
   --storage <url>       file://<dir> (default file://./.relup), s3://<bucket>[/<prefix>], memory:
+  --notify <url>        after moving the pointer, ring redis://host:port or nats://host:port so
+                        machines read it at once (default RELUP_NOTIFY; a failure is a warning)
   --json                machine-readable output`
 
 type DeployInput = CommandInput<typeof DEPLOY_FLAGS> & { app: string; storage: Storage }
@@ -50,6 +52,7 @@ export async function deployOptions(input: DeployInput): Promise<DeployOptions> 
     force: input.flag('force'),
     allowOtherBases: input.flag('allow-other-bases'),
     reporter: reporterFor(input.out),
+    notifier: input.notifier,
     signal: input.signal,
   }
 }

@@ -22,6 +22,7 @@ ${DEPLOY_FLAGS_HELP}
   needsApp: true,
   needsStorage: true,
   cancellable: true,
+  notifies: true,
   async run(input) {
     const outcome = await rollback({ ...(await deployOptions(input)), to: input.string('to') })
     printOutcome(input.out, outcome, 'rolled back to')
