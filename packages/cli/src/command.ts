@@ -75,7 +75,9 @@ export function defineCommand<
     summary: spec.summary,
     help: spec.help,
     async run(argv, { io, out }) {
-      const flags = spec.notifies ? { ...spec.flags, notify: { type: 'string' } as const } : (spec.flags ?? {})
+      const flags = spec.notifies
+        ? { ...spec.flags, notify: { type: 'string' } as const }
+        : (spec.flags ?? {})
       const { values, positionals } = parse(argv, flags)
       if (values.help) {
         out.line(spec.help)
@@ -94,7 +96,13 @@ export function defineCommand<
         : undefined
       const cancel = spec.cancellable ? cancelOnSignals(out) : undefined
       try {
-        return await spec.run({ ...input, app, storage, notifier, signal: cancel?.signal } as unknown as Input)
+        return await spec.run({
+          ...input,
+          app,
+          storage,
+          notifier,
+          signal: cancel?.signal,
+        } as unknown as Input)
       } catch (error) {
         if (cancel?.received && error instanceof CancelledError) {
           out.error(error.message)

@@ -2,10 +2,11 @@
  * `--notify` / `RELUP_NOTIFY`: publish, rollback and repair ring the notifier once the pointer
  * moved (a real Redis here); an unreachable notifier is a warning and the command still succeeds.
  */
-import { freePort, serverAvailability, startServer, until, type MessageServer } from '@relup/testkit'
+
 import type { PointerNotice } from '@relup/core'
 import { redisNotifier } from '@relup/notifier-redis'
 import { openStorage } from '@relup/publisher'
+import { freePort, type MessageServer, serverAvailability, startServer, until } from '@relup/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bootPointer, cli, freshMemoryUrl, hotDir, keys, onCleanup, pointerOf } from './helpers.js'
 
@@ -35,11 +36,26 @@ describe.skipIf(!redis.run)('relup publish/rollback --notify against a real Redi
     const storage = await openStorage(url)
     await bootPointer(storage)
     const heard = await listen()
-    const result = await cli(['publish', await hotDir('v2'), '--app', 'chat', '--storage', url, '--no-wait', '--notify', server.url])
+    const result = await cli([
+      'publish',
+      await hotDir('v2'),
+      '--app',
+      'chat',
+      '--storage',
+      url,
+      '--no-wait',
+      '--notify',
+      server.url,
+    ])
     expect(result.code).toBe(0)
     await until(() => heard.length === 1, 2000, 'the notice')
     const pointer = await pointerOf(storage)
-    expect(heard[0]).toMatchObject({ pointerKey: keys.current, seq: pointer.seq, upgradeId: pointer.hot?.upgradeId, reason: 'publish' })
+    expect(heard[0]).toMatchObject({
+      pointerKey: keys.current,
+      seq: pointer.seq,
+      upgradeId: pointer.hot?.upgradeId,
+      reason: 'publish',
+    })
   })
 
   it('rollback announces too, with the notifier from RELUP_NOTIFY', async () => {
@@ -47,9 +63,13 @@ describe.skipIf(!redis.run)('relup publish/rollback --notify against a real Redi
     const storage = await openStorage(url)
     await bootPointer(storage)
     const env = { RELUP_NOTIFY: server.url }
-    expect((await cli(['publish', await hotDir('v2'), '--app', 'chat', '--storage', url, '--no-wait'], env)).code).toBe(0)
+    expect(
+      (await cli(['publish', await hotDir('v2'), '--app', 'chat', '--storage', url, '--no-wait'], env)).code,
+    ).toBe(0)
     const heard = await listen()
-    expect((await cli(['publish', await hotDir('v3'), '--app', 'chat', '--storage', url, '--no-wait'], env)).code).toBe(0)
+    expect(
+      (await cli(['publish', await hotDir('v3'), '--app', 'chat', '--storage', url, '--no-wait'], env)).code,
+    ).toBe(0)
     const back = await cli(['rollback', '--app', 'chat', '--storage', url, '--no-wait'], env)
     expect(back.code).toBe(0)
     await until(() => heard.length === 2, 2000, 'both notices')
@@ -64,7 +84,17 @@ describe.skipIf(!redis.run)('relup publish/rollback --notify against a real Redi
     await bootPointer(storage)
     const before = await pointerOf(storage)
     const dead = `redis://127.0.0.1:${await freePort()}`
-    const result = await cli(['publish', await hotDir('v2'), '--app', 'chat', '--storage', url, '--no-wait', '--notify', dead])
+    const result = await cli([
+      'publish',
+      await hotDir('v2'),
+      '--app',
+      'chat',
+      '--storage',
+      url,
+      '--no-wait',
+      '--notify',
+      dead,
+    ])
     expect(result.code).toBe(0)
     expect(result.stderr).toMatch(/was not told .*safety-net poll/)
     const after = await pointerOf(storage)
@@ -77,7 +107,16 @@ describe.skipIf(!redis.run)('relup publish/rollback --notify against a real Redi
     const storage = await openStorage(url)
     await bootPointer(storage)
     const before = await pointerOf(storage)
-    const result = await cli(['publish', await hotDir('v2'), '--app', 'chat', '--storage', url, '--notify', 'kafka://b:9092'])
+    const result = await cli([
+      'publish',
+      await hotDir('v2'),
+      '--app',
+      'chat',
+      '--storage',
+      url,
+      '--notify',
+      'kafka://b:9092',
+    ])
     expect(result.code).toBe(2)
     expect(result.stderr).toMatch(/unknown notifier URL/)
     expect((await pointerOf(storage)).seq).toBe(before.seq)

@@ -170,7 +170,10 @@ export async function openNotifier(
     module = (await load(packageName)) as NotifierModule
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
-    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String(error).includes(packageName))
+    if (
+      (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
+      String(error).includes(packageName)
+    )
       throw new NotifierAdapterMissingError(scheme.slice(0, -1), packageName, error)
     throw error
   }

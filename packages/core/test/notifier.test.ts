@@ -14,7 +14,12 @@ import {
 describe('notices', () => {
   it('say which pointer moved, to which seq and upgrade, and survive the wire', () => {
     const pointer = initialPointer('chat', 'image-1', { setBy: 'test' })
-    const notice = pointerNotice('relup/chat/current.json', pointer, 'publish', new Date('2026-12-01T00:00:00Z'))
+    const notice = pointerNotice(
+      'relup/chat/current.json',
+      pointer,
+      'publish',
+      new Date('2026-12-01T00:00:00Z'),
+    )
     expect(notice).toEqual({
       schema: 1,
       pointerKey: 'relup/chat/current.json',
@@ -30,9 +35,11 @@ describe('notices', () => {
   it('anything else on the channel is not a notice', () => {
     expect(parseNotice('hello')).toBe(null)
     expect(parseNotice('{"schema":2}')).toBe(null)
-    expect(parseNotice(JSON.stringify({ schema: 1, pointerKey: 'k', seq: -1, upgradeId: null, reason: 'x', at: 'now' }))).toBe(
-      null,
-    )
+    expect(
+      parseNotice(
+        JSON.stringify({ schema: 1, pointerKey: 'k', seq: -1, upgradeId: null, reason: 'x', at: 'now' }),
+      ),
+    ).toBe(null)
   })
 })
 
@@ -45,9 +52,10 @@ describe('notifier URLs', () => {
   })
 
   it('a missing adapter package says what to install', async () => {
-    const error = await openNotifier('nats://127.0.0.1:4222', (name) => import(`${name}-not-installed`)).catch(
-      (e: unknown) => e,
-    )
+    const error = await openNotifier(
+      'nats://127.0.0.1:4222',
+      (name) => import(`${name}-not-installed`),
+    ).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(NotifierAdapterMissingError)
     expect((error as Error).message).toContain('npm install @relup/notifier-nats')
   })

@@ -4,6 +4,8 @@
  * `reconnectTimeWait`) and re-subscribes; the first connection is retried here, so a machine that
  * boots while NATS is down hears notices as soon as it comes up.
  */
+
+import { connect, type NatsConnection } from '@nats-io/transport-node'
 import {
   encodeNotice,
   type Logger,
@@ -16,7 +18,6 @@ import {
   parseNotice,
   redactUrl,
 } from '@relup/core'
-import { connect, type NatsConnection } from '@nats-io/transport-node'
 
 export interface NatsNotifierOptions {
   /** `nats://[user:password@]host:port` (several servers: comma-separated). */
@@ -79,7 +80,10 @@ export function natsNotifier(options: NatsNotifierOptions): Notifier {
       return await Promise.race([
         work,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`${what}: no answer within ${announceTimeout} ms`)), announceTimeout)
+          timer = setTimeout(
+            () => reject(new Error(`${what}: no answer within ${announceTimeout} ms`)),
+            announceTimeout,
+          )
         }),
       ])
     } finally {
@@ -124,7 +128,8 @@ export function natsNotifier(options: NatsNotifierOptions): Notifier {
       for await (const status of connection.status()) {
         if (status.type === 'disconnect') moveTo('disconnected')
         else if (status.type === 'reconnect') moveTo('connected')
-        else if (status.type === 'error') logger.debug({ err: status.error }, `nats notifier ${name}: ${status.error.message}`)
+        else if (status.type === 'error')
+          logger.debug({ err: status.error }, `nats notifier ${name}: ${status.error.message}`)
       }
     }
 
@@ -141,7 +146,9 @@ export function natsNotifier(options: NatsNotifierOptions): Notifier {
               if (error) return
               const notice = parseNotice(message.data)
               if (notice === null || notice.pointerKey !== pointerKey) {
-                logger.debug(`nats notifier ${name}: ignored a message on ${subject} that is not a relup notice`)
+                logger.debug(
+                  `nats notifier ${name}: ignored a message on ${subject} that is not a relup notice`,
+                )
                 return
               }
               handlers.onNotice(notice)
@@ -153,7 +160,8 @@ export function natsNotifier(options: NatsNotifierOptions): Notifier {
           return
         } catch (error) {
           failures += 1
-          if (failures === 1) logger.debug({ err: error }, `nats notifier ${name}: not reachable yet, retrying`)
+          if (failures === 1)
+            logger.debug({ err: error }, `nats notifier ${name}: not reachable yet, retrying`)
           await new Promise((resolve) => setTimeout(resolve, reconnectTimeWait).unref())
         }
       }

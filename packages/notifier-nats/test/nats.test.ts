@@ -8,7 +8,9 @@ notifierSuite({ describe, it, beforeAll, afterAll, afterEach, expect }, 'nats', 
 
 describe('subjects and URLs', () => {
   it('maps a pointer key to a subject with no token separator or wildcard in it', () => {
-    expect(subjectFor('relup.notify', 'relup/chat v2/current.json')).toBe('relup.notify.relup/chat_v2/current_json')
+    expect(subjectFor('relup.notify', 'relup/chat v2/current.json')).toBe(
+      'relup.notify.relup/chat_v2/current_json',
+    )
   })
 
   it('opens a NATS notifier named by its URL without the password', async () => {

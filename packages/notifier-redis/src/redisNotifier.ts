@@ -54,7 +54,9 @@ export function redisNotifier(options: RedisNotifierOptions): Notifier {
       ...extra,
     })
     // Without a listener ioredis prints every failed reconnect; the state callback says it once.
-    redis.on('error', (error: Error) => logger.debug({ err: error }, `redis notifier ${name}: ${error.message}`))
+    redis.on('error', (error: Error) =>
+      logger.debug({ err: error }, `redis notifier ${name}: ${error.message}`),
+    )
     return redis
   }
 
@@ -67,10 +69,7 @@ export function redisNotifier(options: RedisNotifierOptions): Notifier {
     const sent = publisher.publish(channelPrefix + notice.pointerKey, encodeNotice(notice))
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no answer within ${announceTimeout} ms`)),
-        announceTimeout,
-      )
+      timer = setTimeout(() => reject(new Error(`no answer within ${announceTimeout} ms`)), announceTimeout)
     })
     try {
       await Promise.race([sent, timeout])
@@ -102,7 +101,8 @@ export function redisNotifier(options: RedisNotifierOptions): Notifier {
     redis.on('ready', () => {
       redis.subscribe(channel).then(
         () => moveTo('connected'),
-        (error: Error) => logger.debug({ err: error }, `redis notifier ${name}: subscribe failed, retried on reconnect`),
+        (error: Error) =>
+          logger.debug({ err: error }, `redis notifier ${name}: subscribe failed, retried on reconnect`),
       )
     })
     redis.on('close', () => {

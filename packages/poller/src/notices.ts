@@ -85,7 +85,9 @@ export class NoticeListener {
     try {
       do {
         this.#again = false
-        await this.#o.check().catch((error: unknown) => this.#o.logger.debug({ err: error }, 'notice check failed'))
+        await this.#o
+          .check()
+          .catch((error: unknown) => this.#o.logger.debug({ err: error }, 'notice check failed'))
       } while (this.#again && this.#subscription !== null)
     } finally {
       this.#checking = null

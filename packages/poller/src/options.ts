@@ -215,7 +215,8 @@ export function resolveOptions(options: RelupOptions): ResolvedOptions {
     )
   }
   const notifier = options.notifier ?? env('RELUP_NOTIFY') ?? null
-  if (typeof notifier === 'string') notifierPackageFor(notifier) // an unknown scheme fails here, not at start()
+  if (typeof notifier === 'string')
+    notifierPackageFor(notifier) // an unknown scheme fails here, not at start()
   else if (notifier !== null && typeof notifier.subscribe !== 'function')
     throw new ConfigError(
       'notifier',

@@ -19,6 +19,7 @@ import { type DevEmit, type DevLoop, startDevelopment, warnIfDevIgnored } from '
 import { StartupError } from './errors.js'
 import { acquireMachineLock, type MachineLock } from './machineLock.js'
 import { readMarker } from './markerFile.js'
+import { NoticeListener, resolveNotifier } from './notices.js'
 import {
   baseDigestOf,
   baseReleaseOf,
@@ -26,7 +27,6 @@ import {
   type ResolvedOptions,
   resolveOptions,
 } from './options.js'
-import { NoticeListener, resolveNotifier } from './notices.js'
 import { type MalformedPointer, type PointerRead, PointerReader } from './pointerReader.js'
 import { prepareReleases } from './releaseStore.js'
 import { Reporter } from './reporter.js'

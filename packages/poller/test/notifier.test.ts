@@ -4,7 +4,7 @@
  * delayed notices change nothing but when it is read, and a notifier outage falls back to the
  * safety-net poll and recovers by itself.
  */
-import { type CurrentPointer, ConfigError, pointerNotice, relupKeys } from '@relup/core'
+import { ConfigError, type CurrentPointer, pointerNotice, relupKeys } from '@relup/core'
 import { natsNotifier } from '@relup/notifier-nats'
 import { redisNotifier } from '@relup/notifier-redis'
 import { memoryStorage } from '@relup/storage-memory'
@@ -49,9 +49,9 @@ describe('notifier options', () => {
     const resolved = resolveOptions({ ...base, notifier: 'redis://127.0.0.1:6379' })
     expect(resolved.pollInterval).toBe(60_000)
     expect(resolved.heartbeatInterval).toBe(600_000)
-    expect(resolveOptions({ ...base, notifier: 'nats://127.0.0.1:4222', pollInterval: 5000 }).pollInterval).toBe(
-      5000,
-    )
+    expect(
+      resolveOptions({ ...base, notifier: 'nats://127.0.0.1:4222', pollInterval: 5000 }).pollInterval,
+    ).toBe(5000)
     expect(resolveOptions(base).pollInterval).toBe(1000)
   })
 
@@ -105,7 +105,7 @@ describe.skipIf(!redis.run)('machines with a Redis notifier', () => {
   it('a notice brings the upgrade within a second although the safety-net poll is 60 s away', async () => {
     const storage = memoryStorage()
     const [m] = await machines(storage, 1)
-    expect(m?.relup.getState().nextPoll!.getTime() - Date.now()).toBeGreaterThan(30_000)
+    expect((m?.relup.getState().nextPoll?.getTime() ?? 0) - Date.now()).toBeGreaterThan(30_000)
     const announce = publisherNotifier()
     const sent = Date.now()
     await publishAndAnnounce(storage, 'v2', announce)
@@ -163,11 +163,15 @@ describe.skipIf(!redis.run)('machines with a Redis notifier', () => {
     const storage = memoryStorage()
     const fleet = await machines(storage, 3, 1500)
     const states: string[][] = fleet.map(() => [])
-    fleet.forEach((m, i) => m.relup.on('notifier:state', ({ state }) => states[i]!.push(state)))
+    for (const [i, m] of fleet.entries()) m.relup.on('notifier:state', ({ state }) => states[i]?.push(state))
     const announce = publisherNotifier()
 
     await server.kill()
-    await until(() => states.every((s) => s.includes('disconnected')), 5000, 'the machines to notice the outage')
+    await until(
+      () => states.every((s) => s.includes('disconnected')),
+      5000,
+      'the machines to notice the outage',
+    )
     await publishAndAnnounce(storage, 'v2', (p) => announce(p).catch(() => {})) // the announce fails: a warning
     await Promise.all(fleet.map((m) => waitForApplied(m.relup, 'v2', 4000)))
 
@@ -198,7 +202,9 @@ describe.skipIf(!nats.run)('machines with a NATS notifier', () => {
     onCleanup(() => notifier.close())
     const engine = stubEngine()
     const relup = await startRuntime(storage, { engine, notifier })
-    await new Promise<void>((resolve) => relup.on('notifier:state', ({ state }) => state === 'connected' && resolve()))
+    await new Promise<void>((resolve) =>
+      relup.on('notifier:state', ({ state }) => state === 'connected' && resolve()),
+    )
     const sent = Date.now()
     await publishAndAnnounce(storage, 'v2', (p) => notifier.announce(pointerNotice(pointerKey, p, 'publish')))
     await waitForApplied(relup, 'v2', 1000)

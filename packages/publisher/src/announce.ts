@@ -36,6 +36,9 @@ export async function announceMove(
  * is an optional peer dependency, loaded only when used; a missing one throws
  * `NotifierAdapterMissingError` saying what to install.
  */
-export function openNotifierUrl(url: string, options: { logger?: Logger | undefined } = {}): Promise<Notifier> {
+export function openNotifierUrl(
+  url: string,
+  options: { logger?: Logger | undefined } = {},
+): Promise<Notifier> {
   return openNotifier(url, (name) => import(name), options)
 }

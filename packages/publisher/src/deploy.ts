@@ -159,6 +159,7 @@ async function waitForMachines(
       timeoutMs,
       pollMs: options.pollMs,
       ackTimeoutMs: options.ackTimeoutMs,
+      announced,
       signal: options.signal,
       onProgress: reporter?.progress,
       onResult: reporter?.result,
@@ -244,8 +245,8 @@ export async function deploy(
   await verifyPointer(storage, keys, written, 'Nothing was waited for.')
   reporter?.step?.(`pointer moved to ${what}`)
   const reason = context.reason ?? 'publish'
-  if (await announceMove(options.notifier, keys.current, written, reason, warnings.warn))
-    reporter?.step?.(`announced on ${options.notifier?.name}`)
+  const announced = await announceMove(options.notifier, keys.current, written, reason, warnings.warn)
+  if (announced) reporter?.step?.(`announced on ${options.notifier?.name}`)
   const minority = isMinorityBase(onBase.length, otherBases.length)
   if (otherBases.length > 0) warnings.warn(otherBasesWarning(app, baseRef, otherBases, minority, before))
   const ok = (outcomes: MachineOutcome[], missing: number) => {

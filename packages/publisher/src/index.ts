@@ -1,5 +1,5 @@
-export { announceMove, openNotifierUrl } from './announce.js'
 export type { HostImport, ReleaseCheck, ReleaseProblem } from '@relup/swap'
+export { announceMove, openNotifierUrl } from './announce.js'
 export { type DoctorProbe, type ProbeVerdict, runDoctor, storageReady } from './doctor.js'
 export {
   ArtifactCorruptError,

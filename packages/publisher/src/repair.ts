@@ -8,11 +8,11 @@
 import {
   ConfigError,
   type CurrentPointer,
-  type Notifier,
   type HotUpgrade,
   initialPointer,
   isMachineRecent,
   type MachineRecord,
+  type Notifier,
   PREVIOUS_BASES_LIMIT,
   RelupError,
   relupKeys,

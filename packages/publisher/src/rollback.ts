@@ -67,7 +67,11 @@ export async function rollback(options: RollbackOptions): Promise<RollbackOutcom
         `${app} already runs the base code of ${pointer.baseRef}: nothing to roll back`,
       )
     return withLock(options, keys, 'rollback to base', warnings, (lock) =>
-      deploy({ base: pointer.baseRef }, options, keys, lock, { ...context, artifactReused: false, reason: 'rollback' }),
+      deploy({ base: pointer.baseRef }, options, keys, lock, {
+        ...context,
+        artifactReused: false,
+        reason: 'rollback',
+      }),
     )
   }
 

@@ -5,8 +5,8 @@ export {
   fakeFleet,
   type MachineBehaviour,
 } from './fakeFleet.js'
+export { notice, notifierSuite, until } from './notifierSuite.js'
 export { type S3rverOptions, type S3rverServer, s3rverEnv, startS3rver } from './s3rver.js'
-export { type OnCleanup, type TestDirs, testDirs } from './testDirs.js'
 export {
   freePort,
   type MessageServer,
@@ -16,4 +16,4 @@ export {
   serverBinary,
   startServer,
 } from './servers.js'
-export { notice, notifierSuite, until } from './notifierSuite.js'
+export { type OnCleanup, type TestDirs, testDirs } from './testDirs.js'

@@ -23,7 +23,14 @@ interface SuiteApi {
 }
 
 export function notice(pointerKey: string, seq: number): PointerNotice {
-  return { schema: 1, pointerKey, seq, upgradeId: `up-${seq}`, reason: 'publish', at: new Date().toISOString() }
+  return {
+    schema: 1,
+    pointerKey,
+    seq,
+    upgradeId: `up-${seq}`,
+    reason: 'publish',
+    at: new Date().toISOString(),
+  }
 }
 
 /** Resolves once `check` is true, polling every 10 ms; rejects with `what` after `timeoutMs`. */

@@ -98,7 +98,10 @@ function canConnect(port: number): Promise<boolean> {
 }
 
 /** Start `redis-server` or `nats-server` on a free loopback port; it dies with this process. */
-export async function startServer(kind: ServerKind, options: { startTimeoutMs?: number } = {}): Promise<MessageServer> {
+export async function startServer(
+  kind: ServerKind,
+  options: { startTimeoutMs?: number } = {},
+): Promise<MessageServer> {
   const binary = serverBinary(kind)
   if (!binary) throw new Error(serverAvailability(kind).reason ?? `${kind} server not found`)
   const port = await freePort()
