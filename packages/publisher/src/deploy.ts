@@ -142,6 +142,8 @@ async function waitForMachines(
   options: DeployOptions,
   keys: RelupKeys,
   warnings: Warnings,
+  /** The notifier was told of this move: machines that hear it get only `ackTimeoutMs` to acknowledge. */
+  announced: boolean,
 ): Promise<MachineOutcome[]> {
   const { storage, reporter, app } = options
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
@@ -295,7 +297,7 @@ export async function deploy(
   }
 
   const count = options.expect ?? expected.length
-  const outcomes = await waitForMachines(hot, expected, count, options, keys, warnings)
+  const outcomes = await waitForMachines(hot, expected, count, options, keys, warnings, announced)
   // The pointer must still be ours: otherwise these results are about an upgrade no longer live.
   await retryTransient(
     () => verifyPointer(storage, keys, written, 'The results above are not what is live.'),

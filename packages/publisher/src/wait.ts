@@ -48,7 +48,11 @@ const UNKNOWN_POLL_INTERVAL_MS = 10_000
  * (`announced`), since its slow poll is only a safety net. A machine counted absent that
  * answers later is waited for again.
  */
-export function ackGraceMs(record: MachineRecord, ackTimeoutMs = DEFAULT_ACK_TIMEOUT_MS, announced = false): number {
+export function ackGraceMs(
+  record: MachineRecord,
+  ackTimeoutMs = DEFAULT_ACK_TIMEOUT_MS,
+  announced = false,
+): number {
   if (announced && record.notified === true) return ackTimeoutMs
   return Math.max(ackTimeoutMs, 3 * (record.pollIntervalMs ?? UNKNOWN_POLL_INTERVAL_MS))
 }
