@@ -103,7 +103,12 @@ export async function startServer(
   options: { startTimeoutMs?: number } = {},
 ): Promise<MessageServer> {
   const binary = serverBinary(kind)
-  if (!binary) throw new Error(serverAvailability(kind).reason ?? `${kind} server not found`)
+  if (!binary) {
+    const { binary: name, apt, env } = BINARIES[kind]
+    throw new Error(
+      `${name} not found (RELUP_REQUIRE_NOTIFIERS=1 makes that a failure): install it with \`sudo apt-get install ${apt}\` or point ${env} at one`,
+    )
+  }
   const port = await freePort()
   const timeout = options.startTimeoutMs ?? 10_000
   let child: ChildProcess | null = null
