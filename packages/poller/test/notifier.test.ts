@@ -210,4 +210,40 @@ describe.skipIf(!nats.run)('machines with a NATS notifier', () => {
     await waitForApplied(relup, 'v2', 1000)
     expect(Date.now() - sent).toBeLessThan(1000)
   })
+
+  it('NATS killed while machines run: upgrades land by the safety-net poll, and within a second once it is back', async () => {
+    const server = await startServer('nats')
+    onCleanup(() => server.stop())
+    const storage = memoryStorage()
+    const fleet = []
+    for (const id of ['n1', 'n2', 'n3']) {
+      const relup = await startRuntime(storage, {
+        engine: stubEngine(),
+        machineId: id,
+        notifier: server.url, // @relup/notifier-nats loaded by the URL
+        pollInterval: 1500,
+      })
+      const states: string[] = []
+      relup.on('notifier:state', ({ state }) => states.push(state))
+      fleet.push({ relup, states })
+    }
+    await until(() => fleet.every((m) => m.states.at(-1) === 'connected'), 5000, 'the subscriptions')
+    const notifier = natsNotifier({ url: server.url, announceTimeout: 1000 })
+    onCleanup(() => notifier.close())
+    const announce = (p: CurrentPointer) => notifier.announce(pointerNotice(pointerKey, p, 'publish'))
+
+    await server.kill()
+    await until(() => fleet.every((m) => m.states.includes('disconnected')), 5000, 'the outage to be noticed')
+    await publishAndAnnounce(storage, 'v2', (p) => announce(p).catch(() => {}))
+    await Promise.all(fleet.map((m) => waitForApplied(m.relup, 'v2', 4000)))
+
+    await server.restart()
+    const back = Date.now()
+    await until(() => fleet.every((m) => m.states.at(-1) === 'connected'), 5000, 'the reconnections')
+    expect(Date.now() - back).toBeLessThan(1500)
+    const sent = Date.now()
+    await publishAndAnnounce(storage, 'v3', announce)
+    await Promise.all(fleet.map((m) => waitForApplied(m.relup, 'v3', 1000)))
+    expect(Date.now() - sent).toBeLessThan(1000)
+  }, 30_000)
 })
