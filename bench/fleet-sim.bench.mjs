@@ -485,7 +485,9 @@ const goals = notifyRows.map((r) => ({
 }))
 printTable(goals, 'Goals (Redis notifier + default safety net)')
 console.log(`\ntotal run ${Math.round((Date.now() - started) / 1000)} s`)
-writeResult('fleet-sim', {
+// Only the default run (both storages, all configurations, 500 machines) is `fleet-sim.json`.
+const partial = quick || ONLY !== undefined || CONFIGS.length < 3 || arg('--machines') !== undefined
+writeResult(partial ? 'fleet-sim-partial' : 'fleet-sim', {
   machines: MACHINES,
   processes: PROCESSES,
   compression: { poll60: POLL60_COMPRESSION, notify: NOTIFY_COMPRESSION },

@@ -123,7 +123,7 @@ export interface RelupOptions {
    * something new is published (default 5: with the default delays, the last within about 40-75 s).
    */
   maxAttempts?: number | undefined
-  /** During a storage outage, polls back off from `pollInterval` up to this many ms (default 15,000). */
+  /** During a storage outage, polls back off from `pollInterval` up to this many ms (default 15,000; 60,000 with a `notifier`). */
   maxPollBackoff?: number | undefined
   /** How often the machine refreshes `machines/<id>.json`, ms (default 60,000; 600,000 with a `notifier`, so an idle machine costs under 72 requests an hour). */
   heartbeatInterval?: number | undefined
@@ -241,7 +241,8 @@ export function resolveOptions(options: RelupOptions): ResolvedOptions {
     retryBaseDelay: positive('retryBaseDelay', options.retryBaseDelay, 5000),
     retryMaxDelay: positive('retryMaxDelay', options.retryMaxDelay, 300_000),
     maxAttempts: count('maxAttempts', options.maxAttempts, 5),
-    maxPollBackoff: positive('maxPollBackoff', options.maxPollBackoff, 15_000),
+    // With a notifier, an outage must not poll more often than the healthy safety net does.
+    maxPollBackoff: positive('maxPollBackoff', options.maxPollBackoff, notifier ? SAFETY_NET_POLL : 15_000),
     heartbeatInterval: positive(
       'heartbeatInterval',
       options.heartbeatInterval,
