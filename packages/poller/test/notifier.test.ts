@@ -10,6 +10,7 @@ import { redisNotifier } from '@relup/notifier-redis'
 import { memoryStorage } from '@relup/storage-memory'
 import { type MessageServer, serverAvailability, startServer, until } from '@relup/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Relup } from '../src/index.js'
 import { resolveOptions } from '../src/options.js'
 import {
   APP,
@@ -217,7 +218,7 @@ describe.skipIf(!nats.run)('machines with a NATS notifier', () => {
     const server = await startServer('nats')
     onCleanup(() => server.stop())
     const storage = memoryStorage()
-    const fleet = []
+    const fleet: { relup: Relup; states: string[] }[] = []
     for (const id of ['n1', 'n2', 'n3']) {
       const relup = await startRuntime(storage, {
         engine: stubEngine(),
