@@ -2,6 +2,7 @@ export type { HostImport, ReleaseCheck, ReleaseProblem } from '@relup/swap'
 export { type DoctorProbe, type ProbeVerdict, runDoctor, storageReady } from './doctor.js'
 export {
   ArtifactCorruptError,
+  ArtifactGoneError,
   CancelledError,
   describeProblem,
   LockHeldError,
@@ -19,6 +20,15 @@ export {
   machineState,
   readFleetStatus,
 } from './fleet.js'
+export {
+  DEFAULT_KEEP,
+  DEFAULT_ORPHAN_GRACE_MS,
+  type GcOptions,
+  type GcOutcome,
+  gc,
+  type KeepReason,
+  type KeptUpgrade,
+} from './gc.js'
 export { publishHistory } from './history.js'
 export {
   type AcquireLockOptions,
@@ -32,6 +42,7 @@ export {
   releaseLock,
   whoAmI,
 } from './lock.js'
+export { type DeployOperation, PUBLISHER_METER } from './metrics.js'
 export { isMinorityBase, type OtherBaseMachine } from './machines.js'
 export { type PointerState, readPointerState } from './pointer.js'
 export { type PublishOptions, publish } from './publish.js'

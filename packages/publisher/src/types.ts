@@ -1,5 +1,6 @@
 /** What publish and rollback share: their options, how they report progress, what they return. */
 import type { KeyObject } from 'node:crypto'
+import type { MeterProvider } from '@opentelemetry/api'
 import type { HotUpgrade, MachineResult, Storage } from '@relup/core'
 import type { ReplacedLock } from './lock.js'
 import type { OtherBaseMachine } from './machines.js'
@@ -51,6 +52,8 @@ export interface DeployOptions {
    * `CancelledError`. A pointer already moved stays moved (machines keep applying the upgrade).
    */
   signal?: AbortSignal | undefined
+  /** Where the publish's metrics go (see metrics.ts). Default: the global OpenTelemetry meter provider. */
+  meterProvider?: MeterProvider | undefined
 }
 
 /** What a publish resolves with; `U` is `HotUpgrade | null` for a rollback (`RollbackOutcome`). */
