@@ -88,8 +88,8 @@ interface GcState {
   orphans: Record<string, string>
 }
 
-function parseGcState(input: unknown): GcState {
-  const value = input as Partial<GcState> | null
+function parseGcState(body: unknown): GcState {
+  const value = JSON.parse(new TextDecoder().decode(body as Uint8Array)) as Partial<GcState> | null
   const orphans: Record<string, string> = {}
   if (value && typeof value.orphans === 'object' && value.orphans !== null) {
     for (const [key, since] of Object.entries(value.orphans))
@@ -112,7 +112,8 @@ async function readHistory(storage: Storage, keys: RelupKeys): Promise<HotUpgrad
   const history: HotUpgrade[] = []
   for await (const item of listAll(storage, keys.historyPrefix)) {
     const read = await readDocument(storage, item.key, parseHotUpgrade).catch(() => null)
-    if (read?.status === 'ok' && keys.history(read.document.upgradeId) === item.key) history.push(read.document)
+    if (read?.status === 'ok' && keys.history(read.document.upgradeId) === item.key)
+      history.push(read.document)
   }
   return history.sort((a, b) => (a.upgradeId < b.upgradeId ? -1 : a.upgradeId > b.upgradeId ? 1 : 0))
 }
@@ -138,21 +139,30 @@ async function plan(storage: Storage, keys: RelupKeys, options: GcOptions, now: 
 
   const kept = new Map<string, { upgrade: HotUpgrade | null; reasons: Set<KeepReason> }>()
   const keepUpgrade = (upgradeId: string, upgrade: HotUpgrade | null, reason: KeepReason) => {
-    const entry = kept.get(upgradeId) ?? { upgrade: upgrade ?? byId.get(upgradeId) ?? null, reasons: new Set() }
+    const entry = kept.get(upgradeId) ?? {
+      upgrade: upgrade ?? byId.get(upgradeId) ?? null,
+      reasons: new Set(),
+    }
     entry.upgrade ??= upgrade
     entry.reasons.add(reason)
     kept.set(upgradeId, entry)
   }
   const hot = pointer?.hot ?? null
   if (hot) keepUpgrade(hot.upgradeId, hot, 'stable')
-  if (pointer?.candidate) keepUpgrade(pointer.candidate.upgrade.upgradeId, pointer.candidate.upgrade, 'candidate')
+  if (pointer?.candidate)
+    keepUpgrade(pointer.candidate.upgrade.upgradeId, pointer.candidate.upgrade, 'candidate')
   for (const h of history.slice(-Math.max(1, keep))) keepUpgrade(h.upgradeId, h, 'recent')
   const live = machines.filter((m) => isMachineRecent(m, now))
   for (const m of live) if (m.upgradeId) keepUpgrade(m.upgradeId, null, 'machine')
   // What `relup rollback` without --to goes back to: the newest other artifact on the pointer's base.
   if (hot) {
     const target = history
-      .filter((h) => h.baseRef === hot.baseRef && h.upgradeId < hot.upgradeId && h.artifact.sha256 !== hot.artifact.sha256)
+      .filter(
+        (h) =>
+          h.baseRef === hot.baseRef &&
+          h.upgradeId < hot.upgradeId &&
+          h.artifact.sha256 !== hot.artifact.sha256,
+      )
       .at(-1)
     if (target) keepUpgrade(target.upgradeId, target, 'rollback')
   }
@@ -275,7 +285,11 @@ export async function gc(options: GcOptions): Promise<GcOutcome> {
  * gc may have removed a reused one between the check before the lock and the lock). One read of
  * its first bytes, not a second sha256 pass.
  */
-export async function requireStoredArtifact(storage: Storage, artifact: ArtifactRef, app: string): Promise<void> {
+export async function requireStoredArtifact(
+  storage: Storage,
+  artifact: ArtifactRef,
+  app: string,
+): Promise<void> {
   const got = await storage.getStream(artifact.key)
   if (got.status === 'ok') {
     got.body.destroy()
@@ -294,7 +308,8 @@ export async function gcAfterPublish(
   const keep = typeof setting === 'object' ? setting.keep : undefined
   await gc({ ...options, keep }).catch((error: unknown) => {
     // This publish could not release its own lock (it already warned): nothing more to say.
-    if (error instanceof LockHeldError && error.lock.pid === process.pid && error.lock.host === hostname()) return
+    if (error instanceof LockHeldError && error.lock.pid === process.pid && error.lock.host === hostname())
+      return
     warn(
       `retention after publish did not run (${(error as Error).message}); the publish itself is done. ` +
         `Run \`relup gc --app ${options.app}\` later, or publish with --no-gc to skip it`,

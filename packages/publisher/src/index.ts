@@ -42,8 +42,8 @@ export {
   releaseLock,
   whoAmI,
 } from './lock.js'
-export { type DeployOperation, PUBLISHER_METER } from './metrics.js'
 export { isMinorityBase, type OtherBaseMachine } from './machines.js'
+export { type DeployOperation, PUBLISHER_METER } from './metrics.js'
 export { type PointerState, readPointerState } from './pointer.js'
 export { type PublishOptions, publish } from './publish.js'
 export { type CheckHotCodeOptions, checkHotCode, manifestToPublish } from './releaseCheck.js'

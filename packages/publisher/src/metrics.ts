@@ -26,7 +26,8 @@ function instruments(provider: MeterProvider | undefined): Instruments {
   if (!found) {
     found = {
       publishes: meter.createCounter('relup.publishes', {
-        description: 'Publishes and rollbacks, by operation and result (ok: every machine waited for completed)',
+        description:
+          'Publishes and rollbacks, by operation and result (ok: every machine waited for completed)',
         unit: '{publish}',
       }),
       duration: meter.createHistogram('relup.publish.duration', {
@@ -68,7 +69,8 @@ export async function measureDeploy<T extends PublishOutcome | RollbackOutcome>(
   }
   record({ 'relup.publish.result': outcome.ok ? 'ok' : 'not_ok', 'relup.publish.waited': outcome.waited })
   const { machines } = instruments(options.meterProvider)
-  for (const machine of outcome.outcomes) machines.add(1, { ...base, 'relup.machine.outcome': machine.status })
+  for (const machine of outcome.outcomes)
+    machines.add(1, { ...base, 'relup.machine.outcome': machine.status })
   if (outcome.missing > 0) machines.add(outcome.missing, { ...base, 'relup.machine.outcome': 'missing' })
   return outcome
 }
