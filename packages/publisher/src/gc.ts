@@ -15,6 +15,7 @@
 import { hostname } from 'node:os'
 import {
   type ArtifactRef,
+  ConfigError,
   DocumentError,
   type HotUpgrade,
   isMachineRecent,
@@ -241,7 +242,7 @@ export async function gc(options: GcOptions): Promise<GcOutcome> {
   const keys = relupKeys(app, { prefix: options.prefix })
   const now = options.now ?? new Date()
   if (options.keep !== undefined && (!Number.isInteger(options.keep) || options.keep < 1))
-    throw new RangeError(`gc keep must be a whole number of publishes of at least 1, got ${options.keep}`)
+    throw new ConfigError('keep', `keep takes a whole number of publishes of at least 1, got ${options.keep}`)
   const finish = (p: Plan, dryRun: boolean): GcOutcome => {
     const count = p.deleted.history.length + p.deleted.results.length + p.deleted.artifacts.length
     return {

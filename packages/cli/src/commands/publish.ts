@@ -22,6 +22,7 @@ Options:
   --base-ref <ref>      the cold build it applies to (default: the pointer's base)
   --source-ref <ref>    what it was built from, e.g. a commit (default: sha256:<artifact>)
   --skip-checks         publish without the checks (no host package versions are recorded)
+  --no-gc               skip the retention policy run after the publish (see \`relup gc --help\`)
 ${DEPLOY_FLAGS_HELP}
 
 Exit code 0 when every machine waited for completed (a degraded machine completed: it is
@@ -36,6 +37,7 @@ is held; 130/143 cancelled by Ctrl-C/SIGTERM (the lock is released, temporary fi
     'base-ref': { type: 'string' },
     'source-ref': { type: 'string' },
     'skip-checks': { type: 'boolean' },
+    'no-gc': { type: 'boolean' },
   },
   needsApp: true,
   needsStorage: true,
@@ -51,6 +53,7 @@ is held; 130/143 cancelled by Ctrl-C/SIGTERM (the lock is released, temporary fi
       baseRef: input.string('base-ref'),
       sourceRef: input.string('source-ref'),
       skipChecks: input.flag('skip-checks'),
+      gc: !input.flag('no-gc'),
     }).catch((error: unknown) => {
       if (error instanceof ReleaseCheckError) return error
       throw error
