@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { MeterProvider } from '@opentelemetry/api'
 import type { ArchiveLimits } from '@relup/artifact'
 import {
   assertAppName,
@@ -122,6 +123,8 @@ export interface RelupOptions {
    * upgrade transaction (`relup dev` sets this with `RELUP_DEV=1`). Ignored when there is a base ref.
    */
   dev?: boolean | DevOptions | undefined
+  /** Where the runtime's metrics go (see metrics.ts). Default: the global OpenTelemetry meter provider. */
+  meterProvider?: MeterProvider | undefined
 }
 
 export interface ResolvedOptions {
@@ -146,6 +149,7 @@ export interface ResolvedOptions {
   heartbeatInterval: number
   startupTimeout: number
   dev: ResolvedDevOptions | null
+  meterProvider: MeterProvider | undefined
 }
 
 const positive = (name: string, value: number | undefined, fallback: number) => {
@@ -218,5 +222,6 @@ export function resolveOptions(options: RelupOptions): ResolvedOptions {
     heartbeatInterval: positive('heartbeatInterval', options.heartbeatInterval, 60_000),
     startupTimeout: positive('startupTimeout', options.startupTimeout, 30_000),
     dev: resolveDevOptions(options.dev),
+    meterProvider: options.meterProvider,
   }
 }

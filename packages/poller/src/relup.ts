@@ -19,6 +19,7 @@ import { type DevEmit, type DevLoop, startDevelopment, warnIfDevIgnored } from '
 import { StartupError } from './errors.js'
 import { acquireMachineLock, type MachineLock } from './machineLock.js'
 import { readMarker } from './markerFile.js'
+import { instrumentRuntime } from './metrics.js'
 import {
   baseDigestOf,
   baseReleaseOf,
@@ -70,6 +71,7 @@ export class Relup extends EventEmitter<RelupEvents> {
     super()
     this.#o = resolveOptions(options)
     this.#versionSource = { app: this.#o.app, currentVsn: () => this.currentVsn() }
+    instrumentRuntime(this, this.#o)
   }
 
   // ---- startup -------------------------------------------------------------------------------
@@ -228,6 +230,7 @@ export class Relup extends EventEmitter<RelupEvents> {
     try {
       const read = await live.reader.read(true)
       this.#storageAnswered()
+      this.emit('poll:completed', { status: read.status, pointer: live.reader.known?.pointer ?? null })
       if (read.status === 'malformed') return await this.#malformed(live, read)
       if (this.#state.startupPending) {
         if (!(await this.#finishStartup(live, read))) return

@@ -4,6 +4,7 @@
  * import this file; none of them imports the runtime class.
  */
 import type {
+  CurrentPointer,
   EngineStats,
   HotUpgrade,
   ModuleManifest,
@@ -89,6 +90,15 @@ export interface RelupEvents {
   'dev:failed': [
     { version: string; serving: string; changed: string[]; error: Error; location: string | null },
   ]
+  /** A poll read the pointer: `ok` (changed), `not-modified`, `not-found` or `malformed`; `pointer` is the one the machine knows now. */
+  'poll:completed': [
+    { status: 'ok' | 'not-modified' | 'not-found' | 'malformed'; pointer: CurrentPointer | null },
+  ]
   'poll:error': [{ error: Error; consecutiveFailures: number }]
+  /**
+   * Emitted by a notifier (see the notifier packages) when its connection comes or goes: the
+   * `relup.notifier.connected` gauge reads it. Machines without a notifier never emit it.
+   */
+  'notifier:state': [{ notifier: string; connected: boolean }]
   'storage:recovered': [{ downMs: number }]
 }
