@@ -1,0 +1,185 @@
+// Storage growth: 1,000 real publishes (`publish()` of @relup/publisher, each a new build) to the
+// filesystem storage, with three machines reporting a result for each upgrade as the runtime does
+// (one of them stays on the first upgrade: a laggard whose release must be kept). Side by side in
+// the same run: the default retention policy applied after each publish, and no retention (what
+// relup did before `relup gc`). Prints the objects under the app's prefix along the way, the
+// documented ceiling, and what the policy costs per publish (time, storage requests).
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fingerprint, listAll, relupKeys, writeDocument } from '@relup/core'
+import { DEFAULT_KEEP, publish } from '@relup/publisher'
+import { fsStorage } from '@relup/storage-fs'
+import { percentile, printTable, round, writeResult } from './lib.mjs'
+
+const PUBLISHES = process.argv.includes('--quick') ? 200 : 1000
+const APP = 'growth'
+const MACHINES = ['m1', 'm2', 'm3']
+/** The machine that stays on the first upgrade. */
+const LAGGARD = 'm3'
+const keys = relupKeys(APP)
+const work = await mkdtemp(join(tmpdir(), 'relup-growth-bench-'))
+
+/**
+ * The documented ceiling (packages/publisher/README.md): current.json, gc.json, one record per
+ * machine, and for each kept upgrade its history entry, its artifact and one result per machine.
+ * Kept upgrades: `keep`, the rollback target, a candidate, and one per machine on an older one.
+ */
+const keptUpgrades = DEFAULT_KEEP + 2 + MACHINES.length
+const CEILING = 2 + MACHINES.length + keptUpgrades * (2 + MACHINES.length)
+
+/** `inner`, counting every call by operation. */
+function counting(inner) {
+  const calls = { get: 0, put: 0, list: 0, delete: 0 }
+  const storage = {
+    ...inner,
+    get: (...a) => (calls.get++, inner.get(...a)),
+    getStream: (...a) => (calls.get++, inner.getStream(...a)),
+    put: (...a) => (calls.put++, inner.put(...a)),
+    list: (...a) => (calls.list++, inner.list(...a)),
+    delete: (...a) => (calls.delete++, inner.delete(...a)),
+  }
+  const total = () => calls.get + calls.put + calls.list + calls.delete
+  return { storage, calls, total }
+}
+
+async function countObjects(storage) {
+  let n = 0
+  for await (const _ of listAll(storage, keys.prefix)) n++
+  return n
+}
+
+const now = () => new Date().toISOString()
+function record(machineId, hot) {
+  return {
+    schema: 1,
+    app: APP,
+    machineId,
+    region: 'ams',
+    baseRef: 'image-1',
+    hotRef: hot.sourceRef,
+    version: hot.version,
+    upgradeId: hot.upgradeId,
+    fingerprint: fingerprint('image-1', hot.sourceRef),
+    startedAt: now(),
+    updatedAt: now(),
+    lastResult: null,
+    heartbeatMs: 60_000,
+    stoppedAt: null,
+  }
+}
+
+/** What the runtime writes for an upgrade it completed: its result, then its record. */
+async function machinesApply(storage, hot, machines) {
+  for (const machineId of machines) {
+    const at = now()
+    await writeDocument(storage, keys.result(hot.upgradeId, machineId), {
+      schema: 1,
+      upgradeId: hot.upgradeId,
+      machineId,
+      region: 'ams',
+      baseRef: hot.baseRef,
+      version: hot.version,
+      attempt: 1,
+      startedAt: at,
+      status: 'completed',
+      finishedAt: at,
+      stats: {
+        modulesReloaded: 1,
+        moduleNames: ['handler.js'],
+        unitsMigrated: 0,
+        unitNames: [],
+        unitsFailed: 0,
+        pauseMs: 0.2,
+        totalMs: 12,
+      },
+      error: null,
+    })
+    await writeDocument(storage, keys.machine(machineId), record(machineId, hot))
+  }
+}
+
+async function run(label, gc) {
+  const dir = join(work, label)
+  const { storage, calls, total } = counting(fsStorage({ dir }))
+  const hotDir = join(work, `${label}-hot`)
+  const samples = []
+  const publishMs = []
+  const requests = []
+  let max = 0
+  for (let i = 1; i <= PUBLISHES; i++) {
+    await rm(hotDir, { recursive: true, force: true })
+    await mkdir(hotDir, { recursive: true })
+    await writeFile(join(hotDir, 'handler.js'), `module.exports = () => ${i}\n`)
+    const before = total()
+    const started = performance.now()
+    const outcome = await publish({
+      storage,
+      app: APP,
+      dir: hotDir,
+      version: `v${i}`,
+      baseRef: 'image-1',
+      wait: false,
+      gc,
+      skipChecks: true,
+    })
+    publishMs.push(performance.now() - started)
+    requests.push(total() - before)
+    if (outcome.warnings.length > 0) throw new Error(`publish v${i}: ${outcome.warnings.join('; ')}`)
+    await machinesApply(storage, outcome.upgrade, i === 1 ? MACHINES : MACHINES.filter((m) => m !== LAGGARD))
+    const objects = await countObjects(storage)
+    max = Math.max(max, objects)
+    if (i === 1 || i % (PUBLISHES / 10) === 0) samples.push({ publishes: i, objects })
+  }
+  const final = await countObjects(storage)
+  await storage.close()
+  return {
+    label,
+    samples,
+    final,
+    max,
+    publishP50: percentile(publishMs, 50),
+    publishP99: percentile(publishMs, 99),
+    requestsPerPublish: requests.reduce((a, b) => a + b, 0) / requests.length,
+    calls,
+  }
+}
+
+const withGc = await run('retention', true)
+const withoutGc = await run('no-retention', false)
+await rm(work, { recursive: true, force: true })
+
+printTable(
+  withGc.samples.map((s, i) => ({
+    publishes: s.publishes,
+    'objects, default policy': s.objects,
+    'objects, no retention': withoutGc.samples[i].objects,
+    ceiling: CEILING,
+  })),
+  `objects under ${keys.prefix} after N publishes (keep ${DEFAULT_KEEP}, ${MACHINES.length} machines, filesystem storage)`,
+)
+printTable(
+  [withGc, withoutGc].map((r) => ({
+    run: r.label,
+    'objects at the end': r.final,
+    'max objects': r.max,
+    'publish p50 ms': round(r.publishP50, 1),
+    'publish p99 ms': round(r.publishP99, 1),
+    'storage requests / publish': round(r.requestsPerPublish, 1),
+  })),
+  'the policy after each publish, against none',
+)
+const ok = withGc.max <= CEILING
+console.log(
+  `\ngoal: objects stay under the ceiling of ${CEILING} → ${ok ? 'met' : 'NOT met'} (max ${withGc.max})`,
+)
+writeResult('storage-growth', {
+  publishes: PUBLISHES,
+  keep: DEFAULT_KEEP,
+  machines: MACHINES.length,
+  ceiling: CEILING,
+  retention: withGc,
+  noRetention: withoutGc,
+  goalMet: ok,
+})
+if (!ok) process.exitCode = 1
