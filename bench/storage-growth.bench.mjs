@@ -31,13 +31,19 @@ const CEILING = 2 + MACHINES.length + keptUpgrades * (2 + MACHINES.length)
 /** `inner`, counting every call by operation. */
 function counting(inner) {
   const calls = { get: 0, put: 0, list: 0, delete: 0 }
+  const counted =
+    (op, call) =>
+    (...args) => {
+      calls[op]++
+      return call(...args)
+    }
   const storage = {
     ...inner,
-    get: (...a) => (calls.get++, inner.get(...a)),
-    getStream: (...a) => (calls.get++, inner.getStream(...a)),
-    put: (...a) => (calls.put++, inner.put(...a)),
-    list: (...a) => (calls.list++, inner.list(...a)),
-    delete: (...a) => (calls.delete++, inner.delete(...a)),
+    get: counted('get', inner.get),
+    getStream: counted('get', inner.getStream),
+    put: counted('put', inner.put),
+    list: counted('list', inner.list),
+    delete: counted('delete', inner.delete),
   }
   const total = () => calls.get + calls.put + calls.list + calls.delete
   return { storage, calls, total }
