@@ -1,10 +1,23 @@
 /**
  * What a publisher tells operators, through the OpenTelemetry metrics API: publishes and rollbacks
  * by result, how long they took (waiting for the fleet included), and how each machine waited for
- * ended. With no SDK registered (the default) every instrument is a no-op.
+ * ended. With no SDK registered (the default) nothing is recorded, and the API is not even loaded:
+ * the CLI starts on every publish, and its start is part of the time to new code.
  */
-import { type Attributes, type Meter, type MeterProvider, metrics } from '@opentelemetry/api'
+import type { Attributes, Meter, MeterProvider } from '@opentelemetry/api'
 import type { PublishOutcome, RollbackOutcome } from './types.js'
+
+/** Where the API 1.x (any copy of it) keeps what was registered globally. */
+const GLOBAL_API = Symbol.for('opentelemetry.js.api.1')
+
+/** The meter provider to record on: the one given, else the global one when an SDK registered it; null: none. */
+async function providerOf(given: MeterProvider | undefined): Promise<MeterProvider | null> {
+  if (given) return given
+  const registered = (globalThis as Record<symbol, { metrics?: unknown } | undefined>)[GLOBAL_API]
+  if (registered?.metrics === undefined) return null // the API would hand out no-op instruments
+  const { metrics } = await import('@opentelemetry/api')
+  return metrics.getMeterProvider()
+}
 
 /** The meter's name: what an SDK's views and exporters select on. */
 export const PUBLISHER_METER = '@relup/publisher'
@@ -20,8 +33,8 @@ interface Instruments {
 
 const byMeter = new WeakMap<Meter, Instruments>()
 
-function instruments(provider: MeterProvider | undefined): Instruments {
-  const meter = (provider ?? metrics).getMeter(PUBLISHER_METER)
+function instruments(provider: MeterProvider): Instruments {
+  const meter = provider.getMeter(PUBLISHER_METER)
   let found = byMeter.get(meter)
   if (!found) {
     found = {
@@ -55,22 +68,30 @@ export async function measureDeploy<T extends PublishOutcome | RollbackOutcome>(
 ): Promise<T> {
   const started = performance.now()
   const base: Attributes = { 'relup.app': options.app, 'relup.operation': operation }
-  const record = (attributes: Attributes) => {
-    const { publishes, duration } = instruments(options.meterProvider)
+  const record = async (attributes: Attributes, outcome: T | null) => {
+    const provider = await providerOf(options.meterProvider)
+    if (!provider) return
+    const { publishes, duration, machines } = instruments(provider)
     publishes.add(1, { ...base, ...attributes })
     duration.record((performance.now() - started) / 1000, { ...base, ...attributes })
+    for (const machine of outcome?.outcomes ?? [])
+      machines.add(1, { ...base, 'relup.machine.outcome': machine.status })
+    if (outcome && outcome.missing > 0)
+      machines.add(outcome.missing, { ...base, 'relup.machine.outcome': 'missing' })
   }
   let outcome: T
   try {
     outcome = await run()
   } catch (error) {
-    record({ 'relup.publish.result': 'error', 'error.type': (error as { code?: string }).code ?? 'Error' })
+    await record(
+      { 'relup.publish.result': 'error', 'error.type': (error as { code?: string }).code ?? 'Error' },
+      null,
+    )
     throw error
   }
-  record({ 'relup.publish.result': outcome.ok ? 'ok' : 'not_ok', 'relup.publish.waited': outcome.waited })
-  const { machines } = instruments(options.meterProvider)
-  for (const machine of outcome.outcomes)
-    machines.add(1, { ...base, 'relup.machine.outcome': machine.status })
-  if (outcome.missing > 0) machines.add(outcome.missing, { ...base, 'relup.machine.outcome': 'missing' })
+  await record(
+    { 'relup.publish.result': outcome.ok ? 'ok' : 'not_ok', 'relup.publish.waited': outcome.waited },
+    outcome,
+  )
   return outcome
 }

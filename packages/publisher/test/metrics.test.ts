@@ -1,4 +1,6 @@
 // The publisher's metrics, read through the real OpenTelemetry SDK after real publishes and a rollback.
+
+import { metrics } from '@opentelemetry/api'
 import {
   AggregationTemporality,
   type DataPoint,
@@ -94,5 +96,18 @@ describe('publisher metrics', () => {
     expect(
       Object.fromEntries(points(machines).map((p) => [p.attributes['relup.machine.outcome'], p.value])),
     ).toEqual({ completed: 1, failed: 1 })
+  })
+
+  it('records on the global meter provider once an SDK registered one', async () => {
+    const { meterProvider, collect } = sdk()
+    const storage = freshStorage()
+    await bootPointer(storage)
+    await publish({ storage, app: APP, dir: await hotDir('v1'), version: 'v1', wait: false, gc: false })
+    expect((await collect()).get('relup.publishes')).toBeUndefined()
+    metrics.setGlobalMeterProvider(meterProvider)
+    onCleanup(async () => metrics.disable())
+    await publish({ storage, app: APP, dir: await hotDir('v2'), version: 'v2', wait: false, gc: false })
+    const publishes = points((await collect()).get('relup.publishes'))
+    expect(publishes.map((p) => [p.attributes['relup.publish.result'], p.value])).toEqual([['ok', 1]])
   })
 })
