@@ -4,9 +4,11 @@
 // the same run: the default retention policy applied after each publish, and no retention (what
 // relup did before `relup gc`). Prints the objects under the app's prefix along the way, the
 // documented ceiling, and what the policy costs per publish (time, storage requests).
+import { spawnSync } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { fingerprint, listAll, relupKeys, writeDocument } from '@relup/core'
 import { DEFAULT_KEEP, publish } from '@relup/publisher'
 import { fsStorage } from '@relup/storage-fs'
@@ -153,6 +155,24 @@ async function run(label, gc) {
 
 const withGc = await run('retention', true)
 const withoutGc = await run('no-retention', false)
+
+// `relup gc` (the built CLI) on the store that kept all its publishes: the dry run, then the run.
+const bin = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url))
+function relupGc(...flags) {
+  const started = performance.now()
+  const argv = [bin, 'gc', '--app', APP, '--storage', `file://${join(work, 'no-retention')}`, ...flags]
+  const r = spawnSync(process.execPath, argv, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+  if (r.status !== 0) throw new Error(`relup gc ${flags.join(' ')} exited ${r.status}: ${r.stderr}`)
+  return { ms: performance.now() - started, stdout: r.stdout }
+}
+const dry = relupGc('--dry-run')
+const wouldDelete = dry.stdout.split('\n').filter((line) => line.startsWith('would delete ')).length
+const real = relupGc('--json')
+const done = JSON.parse(real.stdout)
+const deleted = done.deleted.history.length + done.deleted.results.length + done.deleted.artifacts.length
+const collected = fsStorage({ dir: join(work, 'no-retention') })
+const afterCli = await countObjects(collected)
+await collected.close()
 await rm(work, { recursive: true, force: true })
 
 printTable(
@@ -175,7 +195,19 @@ printTable(
   })),
   'the policy after each publish, against none',
 )
-const ok = withGc.max <= CEILING
+printTable(
+  [
+    {
+      command: 'relup gc --dry-run',
+      ms: round(dry.ms, 0),
+      keys: `${wouldDelete} listed (would delete)`,
+      'objects after': withoutGc.final,
+    },
+    { command: 'relup gc', ms: round(real.ms, 0), keys: `${deleted} deleted`, 'objects after': afterCli },
+  ],
+  `relup gc on the store of the run without retention (${PUBLISHES} publishes, ${withoutGc.final} objects)`,
+)
+const ok = withGc.max <= CEILING && afterCli <= CEILING && wouldDelete === deleted
 console.log(
   `\ngoal: objects stay under the ceiling of ${CEILING} → ${ok ? 'met' : 'NOT met'} (max ${withGc.max})`,
 )
@@ -186,6 +218,7 @@ writeResult('storage-growth', {
   ceiling: CEILING,
   retention: withGc,
   noRetention: withoutGc,
+  gcCli: { dryRunMs: dry.ms, wouldDelete, runMs: real.ms, deleted, objectsAfter: afterCli },
   goalMet: ok,
 })
 if (!ok) process.exitCode = 1

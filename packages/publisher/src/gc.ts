@@ -21,6 +21,7 @@ import {
   isMachineRecent,
   listAll,
   parseHotUpgrade,
+  parseMachineRecord,
   type RelupKeys,
   readDocument,
   relupKeys,
@@ -30,7 +31,6 @@ import {
 import { requireCapabilities } from './deploy.js'
 import { ArtifactGoneError, LockHeldError } from './errors.js'
 import { acquireLock, releaseLock, verifyLock } from './lock.js'
-import { readMachineRecords } from './machines.js'
 import { readPointer } from './pointer.js'
 import type { Reporter } from './types.js'
 
@@ -108,15 +108,28 @@ async function readGcState(storage: Storage, keys: RelupKeys): Promise<GcState> 
   return read?.status === 'ok' ? read.document : { schema: 1, orphans: {} }
 }
 
-/** Every readable history entry, oldest first, and the keys of unreadable ones (left alone). */
-async function readHistory(storage: Storage, keys: RelupKeys): Promise<HotUpgrade[]> {
-  const history: HotUpgrade[] = []
-  for await (const item of listAll(storage, keys.historyPrefix)) {
-    const read = await readDocument(storage, item.key, parseHotUpgrade).catch(() => null)
-    if (read?.status === 'ok' && keys.history(read.document.upgradeId) === item.key)
-      history.push(read.document)
+/**
+ * Every document under `prefix` that parses; a malformed one is skipped (left alone). Any other
+ * failure throws: a plan made on a partial read could drop what an unread document keeps.
+ */
+async function readAll<T>(storage: Storage, prefix: string, parse: (input: unknown, key?: string) => T) {
+  const documents: { key: string; document: T }[] = []
+  for await (const item of listAll(storage, prefix)) {
+    const read = await readDocument(storage, item.key, parse).catch((error: unknown) => {
+      if (error instanceof DocumentError) return null
+      throw error
+    })
+    if (read?.status === 'ok') documents.push({ key: item.key, document: read.document })
   }
-  return history.sort((a, b) => (a.upgradeId < b.upgradeId ? -1 : a.upgradeId > b.upgradeId ? 1 : 0))
+  return documents
+}
+
+/** Every readable history entry stored under its own upgrade id, oldest first. */
+async function readHistory(storage: Storage, keys: RelupKeys): Promise<HotUpgrade[]> {
+  return (await readAll(storage, keys.historyPrefix, parseHotUpgrade))
+    .filter(({ key, document }) => keys.history(document.upgradeId) === key)
+    .map(({ document }) => document)
+    .sort((a, b) => (a.upgradeId < b.upgradeId ? -1 : a.upgradeId > b.upgradeId ? 1 : 0))
 }
 
 interface Plan {
@@ -135,7 +148,7 @@ async function plan(storage: Storage, keys: RelupKeys, options: GcOptions, now: 
   // A corrupt pointer throws (its message says to run `relup repair`, which needs the history).
   const pointer = (await readPointer(storage, keys))?.pointer ?? null
   const history = await readHistory(storage, keys)
-  const machines = await readMachineRecords(storage, keys)
+  const machines = (await readAll(storage, keys.machinesPrefix, parseMachineRecord)).map((r) => r.document)
   const byId = new Map(history.map((h) => [h.upgradeId, h]))
 
   const kept = new Map<string, { upgrade: HotUpgrade | null; reasons: Set<KeepReason> }>()

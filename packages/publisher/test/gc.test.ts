@@ -4,6 +4,7 @@ import {
   initialPointer,
   listAll,
   type Storage,
+  StorageTransportError,
   withHotUpgrade,
   writeDocument,
 } from '@relup/core'
@@ -173,7 +174,7 @@ describe.each(stores)('relup gc on %s', (_, open) => {
     expect(outcome.deleted.results.length).toBe(1_051)
     expect(await keysUnder(storage, keys.results(old!.upgradeId))).toEqual([])
     expect(outcome.objectsBefore).toBeGreaterThan(1_050)
-  })
+  }, 120_000)
 })
 
 describe('relup gc and concurrent publishers', () => {
@@ -198,6 +199,28 @@ describe('relup gc and concurrent publishers', () => {
     const past = await gc({ storage, app: APP, now: new Date(now.getTime() + DEFAULT_ORPHAN_GRACE_MS) })
     expect(past.deleted.artifacts).toEqual([stray])
     expect((await storage.get(stray)).status).toBe('not-found')
+  })
+
+  it('a document it cannot read (storage failing) stops it before any delete; a malformed one is left alone', async () => {
+    const inner = freshStorage()
+    const upgrades = await seed(inner, 6)
+    const newest = keys.history(upgrades.at(-2)!.upgradeId)
+    const before = await keysUnder(inner, keys.prefix)
+    const failing: Storage = {
+      ...inner,
+      get: async (key, options) => {
+        if (key === newest)
+          throw new StorageTransportError('injected: read failed', { operation: 'get', key, retryable: true })
+        return inner.get(key, options)
+      },
+    }
+    await expect(gc({ storage: failing, app: APP, keep: 2 })).rejects.toBeInstanceOf(StorageTransportError)
+    expect(await keysUnder(inner, keys.prefix)).toEqual(before.filter((k) => k !== keys.lock))
+    await inner.put(keys.history('01BROKEN'), 'not json {{{')
+    const outcome = await gc({ storage: inner, app: APP, keep: 2 })
+    expect(outcome.deleted.history).not.toContain(keys.history('01BROKEN'))
+    expect((await inner.get(keys.history('01BROKEN'))).status).toBe('ok')
+    expect(outcome.deleted.history.length).toBe(4)
   })
 
   it('does not run while another publisher holds the deploy lock (a dry run still answers)', async () => {
