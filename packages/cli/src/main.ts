@@ -15,6 +15,7 @@ import { packCommand } from './commands/pack.js'
 import { publishCommand } from './commands/publish.js'
 import { repairCommand } from './commands/repair.js'
 import { rollbackCommand } from './commands/rollback.js'
+import { rolloutCommand } from './commands/rollout.js'
 import { statusCommand } from './commands/status.js'
 import { unlockCommand } from './commands/unlock.js'
 import { UsageError } from './errors.js'
@@ -31,6 +32,7 @@ const commands: readonly Command[] = [
   doctorCommand,
   keygenCommand,
   devCommand,
+  rolloutCommand,
 ]
 
 const find = (name: string | undefined) => commands.find((c) => c.name === name)

@@ -79,6 +79,7 @@ export function printOutcome(out: Output, outcome: RollbackOutcome, verb: string
     otherBaseMachines: outcome.otherBaseMachines,
     replacedLock: outcome.replacedLock,
     durationMs: Math.round(outcome.durationMs),
+    rollout: outcome.rollout ?? null,
     machines: outcome.outcomes.map((o) => ({
       machineId: o.machineId,
       region: o.region,
@@ -93,6 +94,7 @@ export function printOutcome(out: Output, outcome: RollbackOutcome, verb: string
       downloadMs: o.result?.stats?.downloadMs ?? null,
       totalMs: o.result?.stats?.totalMs ?? null,
       error: o.result?.error?.message ?? null,
+      health: o.result?.health ?? null,
       disposeErrors: disposeErrorsOf(o.result),
     })),
   })
@@ -102,6 +104,24 @@ export function printOutcome(out: Output, outcome: RollbackOutcome, verb: string
     return
   }
   out.line(`${verb} ${upgrade.version} (upgrade ${upgrade.upgradeId}) on base ${upgrade.baseRef}`)
+  const rollout = outcome.rollout
+  if (rollout) {
+    const waves = rollout.waves
+      .map((w) => `wave ${w.wave + 1}: ${w.machines.join(', ') || 'none'}`)
+      .join(' · ')
+    out.line(`rollout ${rollout.plan}: ${waves}`)
+    if (rollout.state === 'promoted')
+      out.line(`every wave passed its health window: ${upgrade.version} is the stable release`)
+    if (rollout.state === 'halted') {
+      for (const f of rollout.failures) out.line(`HALTED: ${f.machineId} ${f.status}: ${f.reason}`)
+      out.line(
+        `the pointer went back to the stable release and upgrade ${upgrade.upgradeId} is marked bad (no machine applies it again); ` +
+          (rollout.revertMs === null
+            ? 'not every machine of the wave was back on stable within the timeout: see `relup status`'
+            : `the wave's machines were back on stable in ${(rollout.revertMs / 1000).toFixed(1)} s`),
+      )
+    }
+  }
   if (!outcome.waited) {
     out.line('not waiting for machines (--no-wait); follow with `relup status`')
     if (outcome.otherBaseMachines.length > 0)

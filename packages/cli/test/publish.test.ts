@@ -110,6 +110,7 @@ describe('relup publish', () => {
     await bootPointer(storage)
     for (const id of ['ok', 'broken', 'silent', 'stuck']) await announceMachine(storage, id)
     simulateMachines(storage, { ok: 'complete', broken: 'fail', silent: 'silent', stuck: 'stuck' })
+    // Four live machines would get the default staged rollout: this is about waiting for all at once.
     const result = await cli([
       'publish',
       await hotDir('v2'),
@@ -119,6 +120,7 @@ describe('relup publish', () => {
       url,
       '--timeout',
       '1s',
+      '--all-at-once',
       '--json',
     ])
     expect(result.code).toBe(1)

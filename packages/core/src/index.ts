@@ -63,6 +63,8 @@ export {
 export {
   type DisposeFailure,
   type EngineStats,
+  type HealthFigures,
+  healthFiguresSchema,
   type MachineResult,
   machineResultSchema,
   parseMachineResult,

@@ -1,7 +1,10 @@
 /**
  * `results/<upgradeId>/<machineId>.json`: what one machine did with one upgrade. Written
  * `pending` before the apply starts, then `completed` or `failed`: every attempt ends in a
- * terminal status, so a publisher never waits on a machine stuck in "pending".
+ * terminal status, so a publisher never waits on a machine stuck in "pending". A rollout's
+ * candidate is `probation` between its commit and the end of its health window, then `completed`
+ * (healthy: the machine's new last good release) or `failed` with `ERR_RELUP_UNHEALTHY` (the
+ * machine reverted itself), with the `health` figures either way.
  */
 import { isoDate, nonEmpty } from './patterns.js'
 import {
@@ -18,7 +21,34 @@ import {
   string,
 } from './schema.js'
 
-export type ResultStatus = 'pending' | 'completed' | 'failed'
+export type ResultStatus = 'pending' | 'probation' | 'completed' | 'failed'
+
+/** What a machine measured while a candidate was on probation, against the version before it. */
+export interface HealthFigures {
+  /** The health window, and how long the candidate ran in it (shorter when it was found unhealthy). */
+  windowMs: number
+  elapsedMs: number
+  /** Calls through hot handles to the candidate, and those that threw or rejected. */
+  calls: number
+  errors: number
+  /** Error rates (errors / calls) of the candidate, and of the previous version before the upgrade. */
+  errorRate: number
+  previousErrorRate: number
+  /** HTTP responses the candidate's calls answered, and those with a 5xx status. */
+  responses: number
+  serverErrors: number
+  serverErrorRate: number
+  previousServerErrorRate: number
+  /** Uncaught exceptions and unhandled rejections thrown from the candidate's release. */
+  uncaught: number
+  /** Event-loop delay p90, ms, during the window and before the upgrade. */
+  eventLoopDelayP90Ms: number
+  previousEventLoopDelayP90Ms: number
+  /** The app's `healthCheck()`: `passed`, `failed`, or `none` when the app gives none. */
+  healthCheck: 'passed' | 'failed' | 'none'
+  /** Why it is unhealthy, one line per reason; empty when healthy. */
+  reasons: string[]
+}
 
 /** An old unit instance whose dispose failed after an upgrade committed. */
 export interface DisposeFailure {
@@ -76,6 +106,8 @@ export interface MachineResult {
   finishedAt: string | null
   stats: UpgradeStats | null
   error: ResultError | null
+  /** The health figures of a rollout's candidate: set from `probation` on. */
+  health?: HealthFigures | null | undefined
 }
 
 const count = number({ integer: true, min: 0 })
@@ -101,6 +133,26 @@ export const upgradeStatsSchema: Schema<UpgradeStats> = object<UpgradeStats>({
   downloadMs: optional(ms),
 })
 
+const rate = number({ min: 0, max: 1 })
+
+export const healthFiguresSchema: Schema<HealthFigures> = object<HealthFigures>({
+  windowMs: ms,
+  elapsedMs: ms,
+  calls: count,
+  errors: count,
+  errorRate: rate,
+  previousErrorRate: rate,
+  responses: count,
+  serverErrors: count,
+  serverErrorRate: rate,
+  previousServerErrorRate: rate,
+  uncaught: count,
+  eventLoopDelayP90Ms: ms,
+  previousEventLoopDelayP90Ms: ms,
+  healthCheck: oneOf(['passed', 'failed', 'none'] as const),
+  reasons: array(string()),
+})
+
 export const resultErrorSchema: Schema<ResultError> = object<ResultError>({
   code: nonEmpty,
   message: string(),
@@ -114,12 +166,13 @@ export const machineResultSchema: Schema<MachineResult> = object<MachineResult>(
   region: nullable(string()),
   baseRef: nonEmpty,
   version: nonEmpty,
-  status: oneOf(['pending', 'completed', 'failed'] as const),
+  status: oneOf(['pending', 'probation', 'completed', 'failed'] as const),
   attempt: number({ integer: true, min: 1 }),
   startedAt: isoDate,
   finishedAt: nullable(isoDate),
   stats: nullable(upgradeStatsSchema),
   error: nullable(resultErrorSchema),
+  health: optional(nullable(healthFiguresSchema)),
 })
 
 export function parseMachineResult(input: unknown, key?: string): MachineResult {

@@ -45,12 +45,13 @@ export function string(
   }
 }
 
-export function number(options: { integer?: boolean; min?: number } = {}): Schema<number> {
-  const what = `${options.integer ? 'an integer' : 'a number'}${options.min !== undefined ? ` >= ${options.min}` : ''}`
+export function number(options: { integer?: boolean; min?: number; max?: number } = {}): Schema<number> {
+  const what = `${options.integer ? 'an integer' : 'a number'}${options.min !== undefined ? ` >= ${options.min}` : ''}${options.max !== undefined ? ` <= ${options.max}` : ''}`
   return (value, path) => {
     if (typeof value !== 'number' || !Number.isFinite(value)) return fail(path, what, value)
     if (options.integer && !Number.isInteger(value)) return fail(path, what, value)
     if (options.min !== undefined && value < options.min) return fail(path, what, value)
+    if (options.max !== undefined && value > options.max) return fail(path, what, value)
     return value
   }
 }

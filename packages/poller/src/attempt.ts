@@ -31,6 +31,8 @@ export interface AttemptInput {
   /** The marker on disk: its release is reused when still intact. */
   diskMarker: LocalMarker | null
   reporter: Reporter
+  /** Going back from an unhealthy candidate: the engine migrates units with their `downgrade`. */
+  revert?: boolean | undefined
 }
 
 export interface AttemptSucceeded {
@@ -84,6 +86,7 @@ export async function attemptUpgrade(ctx: RuntimeContext, input: AttemptInput): 
       suspendTimeout: options.suspendTimeout,
       // Extraction (or the reuse check) has just compared every file with the manifest.
       verified: true,
+      ...(input.revert ? { revert: true } : {}),
     })
     const marker: LocalMarker = {
       schema: 1,

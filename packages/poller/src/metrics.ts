@@ -83,6 +83,12 @@ export function instrumentRuntime(
     unit: '1',
   })
 
+  const probations = meter.createCounter('relup.rollout.probations', {
+    description:
+      "Rollout candidates this machine kept on probation, by how it ended (passed: it is the machine's last good release; failed: reverted)",
+    unit: '{probation}',
+  })
+
   const started = new Map<string, number>()
   let pointer: CurrentPointer | null = null
   let notifierState: { notifier: string; connected: boolean } | null = null
@@ -133,6 +139,15 @@ export function instrumentRuntime(
     if (consecutiveFailures > 0) polls.add(1, { ...machine, 'relup.poll.result': 'error' })
     pollErrors.add(1, { ...machine, 'error.type': errorType(error) })
   })
+  for (const result of ['passed', 'failed'] as const)
+    relup.on(`probation:${result}`, ({ upgrade }) =>
+      probations.add(1, {
+        ...machine,
+        'relup.upgrade.id': upgrade.upgradeId,
+        'relup.version': upgrade.version,
+        'relup.probation.result': result,
+      }),
+    )
   relup.on('notifier:state', (state) => {
     notifierState = state
   })

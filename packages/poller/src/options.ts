@@ -13,6 +13,7 @@ import {
   type Storage,
 } from '@relup/core'
 import { type DevOptions, type ResolvedDevOptions, resolveDevOptions } from './devOptions.js'
+import { DEFAULT_HEALTH, type HealthCheck, type HealthThresholds } from './health.js'
 import { quietLogger } from './logger.js'
 import { defaultMachineId } from './machineId.js'
 
@@ -30,8 +31,18 @@ export interface UpgradeEngine {
       suspendTimeout: number
       /** The files were verified against `manifest` just before (extraction, or a reuse check). */
       verified: boolean
+      /** Going back to an older release (an unhealthy candidate): units migrate with `downgrade`. */
+      revert?: boolean
     },
   ): Promise<EngineStats>
+  /**
+   * Calls into `version` through the engine's handles, those that threw or rejected, and the HTTP
+   * responses handed to them with their 5xx count: what the health gate compares. Optional:
+   * without it, a candidate's probation watches only uncaught errors, the event loop and `healthCheck`.
+   */
+  callStats?(version?: string): { calls: number; errors: number; responses: number; serverErrors: number }
+  /** Whether `error` was thrown from code of the release in `releaseDir` (for uncaught errors on probation). */
+  threwFrom?(error: unknown, releaseDir?: string): boolean
   /**
    * The absolute release directories that live modules' files come from. A module shared with a
    * newer release keeps the `__dirname` of the release that first evaluated it, so the runtime
@@ -123,6 +134,13 @@ export interface RelupOptions {
    * upgrade transaction (`relup dev` sets this with `RELUP_DEV=1`). Ignored when there is a base ref.
    */
   dev?: boolean | DevOptions | undefined
+  /**
+   * The app's own check of a rollout's candidate, called at the end of its health window: a throw,
+   * a rejection or `false` makes it unhealthy (the machine reverts it).
+   */
+  healthCheck?: HealthCheck | undefined
+  /** When a candidate on probation is unhealthy: see `HealthThresholds` for each default. */
+  health?: Partial<HealthThresholds> | undefined
   /** Where the runtime's metrics go (see metrics.ts). Default: the global OpenTelemetry meter provider. */
   meterProvider?: MeterProvider | undefined
 }
@@ -149,6 +167,8 @@ export interface ResolvedOptions {
   heartbeatInterval: number
   startupTimeout: number
   dev: ResolvedDevOptions | null
+  healthCheck: HealthCheck | null
+  health: HealthThresholds
   meterProvider: MeterProvider | undefined
 }
 
@@ -222,6 +242,34 @@ export function resolveOptions(options: RelupOptions): ResolvedOptions {
     heartbeatInterval: positive('heartbeatInterval', options.heartbeatInterval, 60_000),
     startupTimeout: positive('startupTimeout', options.startupTimeout, 30_000),
     dev: resolveDevOptions(options.dev),
+    healthCheck: resolveHealthCheck(options.healthCheck),
+    health: resolveHealth(options.health),
     meterProvider: options.meterProvider,
   }
+}
+
+function resolveHealthCheck(check: unknown): HealthCheck | null {
+  if (check === undefined || check === null) return null
+  if (typeof check !== 'function')
+    throw new ConfigError('healthCheck', `healthCheck must be a function, got ${typeof check}`)
+  return check as HealthCheck
+}
+
+function resolveHealth(health: Partial<HealthThresholds> | undefined): HealthThresholds {
+  const resolved = { ...DEFAULT_HEALTH }
+  for (const [key, value] of Object.entries(health ?? {})) {
+    if (!(key in DEFAULT_HEALTH))
+      throw new ConfigError(
+        `health.${key}`,
+        `health.${key} is not a threshold; use one of ${Object.keys(DEFAULT_HEALTH).join(', ')}`,
+      )
+    if (value === undefined) continue
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+      throw new ConfigError(
+        `health.${key}`,
+        `health.${key} must be a number >= 0, got ${JSON.stringify(value)}`,
+      )
+    resolved[key as keyof HealthThresholds] = value
+  }
+  return resolved
 }

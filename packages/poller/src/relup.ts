@@ -7,7 +7,9 @@
 import { EventEmitter } from 'node:events'
 import { mkdir } from 'node:fs/promises'
 import { type Decision, decide, isRelupError, relupKeys } from '@relup/core'
+import type { AttemptOutcome } from './attempt.js'
 import { backoffDelay, jittered } from './backoff.js'
+import { CandidateGate } from './candidateGate.js'
 import {
   registerRuntime,
   unregisterRuntime,
@@ -17,6 +19,7 @@ import {
 } from './currentVsn.js'
 import { type DevEmit, type DevLoop, startDevelopment, warnIfDevIgnored } from './devMode.js'
 import { StartupError } from './errors.js'
+import { watchEventLoop } from './health.js'
 import { acquireMachineLock, type MachineLock } from './machineLock.js'
 import { readMarker } from './markerFile.js'
 import { instrumentRuntime } from './metrics.js'
@@ -48,6 +51,7 @@ interface Live {
   reader: PointerReader
   reporter: Reporter
   upgrader: Upgrader
+  gate: CandidateGate
 }
 
 type StartupOutcome = { ok: true } | { ok: false; error: unknown; pointerSettled: boolean }
@@ -108,7 +112,9 @@ export class Relup extends EventEmitter<RelupEvents> {
       baseRelease: baseReleaseOf(this.#o.engine),
       keys: relupKeys(this.#o.app, { prefix: this.#o.prefix }),
       startedAt: new Date(),
+      refused: new Set(),
     }
+    watchEventLoop() // the "before" of a candidate's probation
     try {
       await mkdir(this.#o.stateDir, { recursive: true })
       this.#lock = await acquireMachineLock(this.#o.stateDir, this.#o.machineId)
@@ -121,7 +127,18 @@ export class Relup extends EventEmitter<RelupEvents> {
       dispatch: (event) => this.#dispatch(event),
       emit: (event, ...args) => this.emit(event, ...(args as never)),
     })
-    const live: Live = { ctx, reader: new PointerReader(ctx), reporter, upgrader }
+    const gate = new CandidateGate(ctx, reporter, {
+      state: () => this.#state,
+      dispatch: (event) => this.#dispatch(event),
+      emit: (event, ...args) => this.emit(event, ...(args as never)),
+      serialize: async (work) => {
+        while (this.#busy) await this.#busy.catch(() => {})
+        if (this.#lifecycle() !== 'running' && this.#lifecycle() !== 'starting') return
+        await this.#whileBusy(work())
+      },
+      evaluate: () => this.#evaluate(live),
+    })
+    const live: Live = { ctx, reader: new PointerReader(ctx), reporter, upgrader, gate }
     this.#live = live
     const startup = await this.#whileBusy(this.#startup(live)).catch(async (error: unknown) => {
       await this.stop() // the state directory is unusable: give the lock back
@@ -177,6 +194,7 @@ export class Relup extends EventEmitter<RelupEvents> {
       return null
     })
     this.#dispatch({ type: 'marker-read', marker })
+    await live.gate.recover() // a probation the last process died on
     try {
       const deadline = Date.now() + this.#o.startupTimeout
       const replay = await replayPointer(ctx, {
@@ -193,7 +211,8 @@ export class Relup extends EventEmitter<RelupEvents> {
       await this.#settledOn(live, replay.decision, true)
       if (replay.due === null || this.#lifecycle() !== 'starting') return { ok: true }
       // A failed apply is reported and scheduled for a retry with backoff; the pointer is settled.
-      const outcome = await live.upgrader.apply(replay.due, true)
+      const outcome = await this.#apply(live, replay.decision, true)
+      if (outcome === null) return { ok: true }
       return outcome.ok ? { ok: true } : { ok: false, error: outcome.error, pointerSettled: true }
     } catch (error) {
       return { ok: false, error, pointerSettled: false }
@@ -294,22 +313,51 @@ export class Relup extends EventEmitter<RelupEvents> {
   async #evaluate(live: Live): Promise<void> {
     const pointer = live.reader.known?.pointer
     if (!pointer || this.#lifecycle() !== 'running') return
-    const { baseRef, baseDigest } = live.ctx
-    const decision = decide({ pointer, baseRef, marker: this.#state.running, baseDigest })
+    const { baseRef, baseDigest, options, refused } = live.ctx
+    const running = this.#state.running
+    const decision = decide({
+      pointer,
+      baseRef,
+      marker: running,
+      baseDigest,
+      machineId: options.machineId,
+      refused: [...refused],
+    })
+    // The candidate on probation here is no longer what the pointer runs here: withdrawn.
+    if (live.gate.active && decision.action !== 'noop') await live.gate.withdraw()
     switch (decision.action) {
       case 'skip':
       case 'reset': // only a starting machine resets the pointer
         return live.reporter.keptOut(pointer, decision)
       case 'apply':
         // Not while backing off after a failure, nor once given up on (maxAttempts).
-        if (live.upgrader.due(decision.upgrade.upgradeId)) await live.upgrader.apply(decision.upgrade, false)
+        if (live.upgrader.due(decision.upgrade.upgradeId)) await this.#apply(live, decision, false)
         return
       case 'base': {
         const key = baseAttemptsKey(pointer)
-        if (live.upgrader.due(key)) await live.upgrader.applyBase(key)
+        if (live.upgrader.due(key))
+          await live.upgrader.applyBase(key, live.gate.isRevert(running, pointer.badUpgrades))
         return
       }
     }
+  }
+
+  /**
+   * Apply what `decide()` named: a rollout's candidate goes on probation after its commit; going
+   * back from a candidate that is not kept (refused here, or a rollout's bad upgrade) is a revert.
+   */
+  async #apply(live: Live, decision: Decision, startup: boolean): Promise<AttemptOutcome | null> {
+    if (decision.action !== 'apply') return null
+    const pointer = live.reader.known?.pointer
+    const running = this.#state.running
+    const windowMs = decision.candidate ? pointer?.candidate?.rollout.healthWindowMs : undefined
+    const outcome = await live.upgrader.apply(decision.upgrade, startup, {
+      probationMs: windowMs,
+      revert: live.gate.isRevert(running, pointer?.badUpgrades),
+    })
+    if (outcome.ok && windowMs !== undefined)
+      await live.gate.start(decision.upgrade, outcome, running ?? this.#state.diskMarker, windowMs)
+    return outcome
   }
 
   /**
@@ -350,6 +398,7 @@ export class Relup extends EventEmitter<RelupEvents> {
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = null
     while (this.#busy) await this.#busy.catch(() => {})
+    await this.#live?.gate.stop()
     await this.#dev?.stop()
     unregisterRuntime(this.#versionSource)
     if (this.#live !== null && (was === 'starting' || was === 'running')) {

@@ -9,6 +9,7 @@ import { hostname } from 'node:os'
 import {
   type CurrentPointer,
   type Decision,
+  type HealthFigures,
   type HotUpgrade,
   type LastResult,
   type LocalMarker,
@@ -25,7 +26,7 @@ import type { LastUpgrade, RuntimeContext } from './types.js'
 
 type ResultFields = Pick<
   MachineResult,
-  'version' | 'status' | 'attempt' | 'startedAt' | 'finishedAt' | 'stats' | 'error'
+  'version' | 'status' | 'attempt' | 'startedAt' | 'finishedAt' | 'stats' | 'error' | 'health'
 >
 
 export interface MachineRecordFields {
@@ -113,6 +114,55 @@ export class Reporter {
       }),
     ])
     clearTimeout(timer)
+  }
+
+  /** A rollout's candidate committed and is on probation: the record, then a `probation` result. */
+  async probation(report: AttemptReport & { stats: UpgradeStats; windowMs: number }): Promise<void> {
+    const { logger } = this.#ctx.options
+    const { upgrade, attempt, startedAt, running, stats, windowMs } = report
+    logger.info(
+      { version: upgrade.version, pauseMs: stats.pauseMs, windowMs },
+      `running ${upgrade.version} on probation for ${Math.round(windowMs / 100) / 10} s (a rollout's candidate)`,
+    )
+    await this.machineRecord({ running, last: null }).catch((error: unknown) =>
+      logger.warn({ err: error }, 'could not write the machine record'),
+    )
+    await this.result(upgrade.upgradeId, {
+      version: upgrade.version,
+      status: 'probation',
+      attempt,
+      startedAt,
+      finishedAt: null,
+      stats,
+      error: null,
+      health: null,
+    }).catch((error: unknown) => logger.error({ err: error }, 'could not write the probation result'))
+  }
+
+  /**
+   * The end of a candidate's probation: `completed` with the figures (healthy), or `failed` with
+   * `ERR_RELUP_UNHEALTHY` and the reasons (the machine reverts itself next).
+   */
+  async probationEnded(
+    report: AttemptReport & { stats: UpgradeStats | null; health: HealthFigures; error: ResultError | null },
+  ): Promise<LastUpgrade> {
+    const { upgrade, attempt, startedAt, running, stats, health, error } = report
+    const status = error === null ? 'completed' : 'failed'
+    const last = lastUpgrade(report, { status, stats, error })
+    await this.machineRecord({ running, last }).catch(() => {})
+    await this.result(upgrade.upgradeId, {
+      version: upgrade.version,
+      status,
+      attempt,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      stats,
+      error,
+      health,
+    }).catch((writeError: unknown) =>
+      this.#ctx.options.logger.warn({ err: writeError }, `could not write the ${status} result`),
+    )
+    return last
   }
 
   /** The record first: whoever sees `completed` (relup publish) then finds the machine current. */

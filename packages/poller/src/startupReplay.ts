@@ -62,7 +62,14 @@ export async function replayPointer(ctx: RuntimeContext, input: ReplayInput): Pr
       logger.info({ baseRef }, 'first boot of the app: wrote the initial pointer')
       return { status: 'settled', due: null, decision: { action: 'init' } }
     }
-    const decision = decide({ pointer: current.pointer, baseRef, marker: input.running, baseDigest })
+    const decision = decide({
+      pointer: current.pointer,
+      baseRef,
+      marker: input.running,
+      baseDigest,
+      machineId: options.machineId,
+      refused: [...ctx.refused],
+    })
     switch (decision.action) {
       case 'init': // only for an absent pointer, handled above
       case 'noop':

@@ -6,6 +6,7 @@
 import type {
   CurrentPointer,
   EngineStats,
+  HealthFigures,
   HotUpgrade,
   ModuleManifest,
   RelupKeys,
@@ -31,6 +32,11 @@ export interface RuntimeContext {
   readonly baseRelease: { dir: string; manifest: ModuleManifest; version: string } | null
   readonly keys: RelupKeys
   readonly startedAt: Date
+  /**
+   * Upgrades this machine found unhealthy on probation (`refused.json` in the state directory):
+   * it never applies them again, as a rollout's candidate or otherwise.
+   */
+  readonly refused: Set<string>
 }
 
 export interface LastUpgrade {
@@ -78,6 +84,12 @@ export interface RelupEvents {
       startup: boolean
     },
   ]
+  /** A rollout's candidate committed: it is on probation for `windowMs`. */
+  'probation:started': [{ upgrade: HotUpgrade; windowMs: number }]
+  /** The candidate stayed healthy for its window: it is this machine's last good release. */
+  'probation:passed': [{ upgrade: HotUpgrade; health: HealthFigures }]
+  /** The candidate was unhealthy (`health.reasons`): the machine reverts to the stable release. */
+  'probation:failed': [{ upgrade: HotUpgrade; health: HealthFigures }]
   /** A rollback to base swapped the base release back in (on a running machine). */
   'base:restored': [{ stats: EngineStats }]
   /** A rollback to base could not swap the base release in: the hot code keeps running. */

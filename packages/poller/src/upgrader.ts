@@ -44,7 +44,15 @@ export class Upgrader {
     return !attempts || (attempts.nextAt !== null && attempts.nextAt <= now)
   }
 
-  async apply(upgrade: HotUpgrade, startup: boolean): Promise<AttemptOutcome> {
+  /**
+   * `probationMs`: a rollout's candidate, reported `probation` instead of `completed` (the
+   * runtime's health gate ends it). `revert`: going back from an unhealthy candidate.
+   */
+  async apply(
+    upgrade: HotUpgrade,
+    startup: boolean,
+    mode: { probationMs?: number | undefined; revert?: boolean | undefined } = {},
+  ): Promise<AttemptOutcome> {
     const { options } = this.#ctx
     const host = this.#host
     const reporter = this.#reporter
@@ -61,11 +69,18 @@ export class Upgrader {
       running: previous,
       diskMarker: host.state().diskMarker,
       reporter,
+      revert: mode.revert,
     })
     const report = { upgrade, attempt, startedAt: outcome.startedAt }
     if (outcome.ok) {
       const { marker, stats } = outcome
       host.dispatch({ type: 'upgrade-applied', marker, markerWritten: outcome.markerWritten })
+      if (mode.probationMs !== undefined) {
+        // Not pruned: the release before it is where an unhealthy candidate goes back to.
+        await reporter.probation({ ...report, running: marker, stats, windowMs: mode.probationMs })
+        host.emit('upgrade:completed', { upgrade, stats, startup })
+        return outcome
+      }
       const last = await reporter.completed({ ...report, running: marker, stats })
       await pruneReleases(this.#ctx, { running: marker, previous, onDisk: host.state().diskMarker })
       // Last, so that whoever sees lastUpgrade (or the event) sees a finished upgrade.
@@ -134,7 +149,7 @@ export class Upgrader {
    * record (`lastResult` with upgrade id `base`), where `relup rollback --to base` looks; retried
    * with backoff like an upgrade. Without the engine's base release, said once: it takes a restart.
    */
-  async applyBase(attemptsKey: string): Promise<void> {
+  async applyBase(attemptsKey: string, revert = false): Promise<void> {
     const { options } = this.#ctx
     const base = this.#ctx.baseRelease
     const host = this.#host
@@ -160,6 +175,7 @@ export class Upgrader {
         suspendTimeout: options.suspendTimeout,
         // Read again: the base directory belongs to the app, nothing extracted it for us.
         verified: false,
+        ...(revert ? { revert: true } : {}),
       })
       await removeMarker(options.stateDir).catch(() => {})
       host.dispatch({ type: 'base-applied', attemptsKey })

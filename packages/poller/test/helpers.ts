@@ -12,6 +12,7 @@ import {
   readDocument,
   relupKeys,
   type Storage,
+  withCandidate,
   withHotUpgrade,
   writeDocument,
 } from '@relup/core'
@@ -93,6 +94,8 @@ export interface PublishDirectOptions {
   mutate?: ((hot: HotUpgrade) => HotUpgrade) | undefined
   /** Replace the artifact bytes stored (e.g. truncated or hostile). */
   artifactBytes?: ((bytes: Buffer) => Buffer) | undefined
+  /** Publish it as a rollout's candidate (the stable release stays `hot`) for every machine, on probation for `windowMs`. */
+  candidate?: { windowMs: number; threshold?: number } | undefined
 }
 
 /** What `relup publish` does, minus the lock and the waiting: upload the artifact and move the pointer. */
@@ -124,8 +127,25 @@ export async function publishDirect(
   })
   if (options.sign) hot = signHotUpgrade(hot, options.sign)
   if (options.mutate) hot = options.mutate(hot)
+  const now = new Date().toISOString()
   const next: CurrentPointer = current
-    ? withHotUpgrade(current.pointer, hot, { setBy: 'test' })
+    ? options.candidate
+      ? withCandidate(
+          current.pointer,
+          hot,
+          {
+            plan: [{ percent: 100 }],
+            wave: 0,
+            threshold: options.candidate.threshold ?? 1,
+            state: 'rolling',
+            healthWindowMs: options.candidate.windowMs,
+            maxFailures: 0,
+            startedAt: now,
+            waveStartedAt: now,
+          },
+          { setBy: 'test' },
+        )
+      : withHotUpgrade(current.pointer, hot, { setBy: 'test' })
     : {
         schema: 1,
         app: APP,

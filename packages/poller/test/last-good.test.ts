@@ -179,6 +179,7 @@ describe('the last good release', () => {
       baseRelease: null,
       keys,
       startedAt: new Date(),
+      refused: new Set<string>(),
     }
     const marker = (upgradeId: string): LocalMarker => ({
       schema: 1,

@@ -183,4 +183,30 @@ describe('runtime metrics', () => {
     )
     expect(sumWhere(metrics.get('relup.polls'), { 'relup.poll.result': 'error' })).toBe(1)
   })
+
+  it('a rollout candidate: in its wave, on probation, passed', async () => {
+    const { meterProvider, collect } = sdk()
+    const storage = memoryStorage()
+    const machine = await startMachine(storage, {
+      baseDir: await writeRelease(await tempDir(), 'base'),
+      meterProvider,
+    })
+    await publishDirect(storage, await writeRelease(await tempDir(), 'v2'), { version: 'v2' })
+    await waitForApplied(machine.relup, 'v2')
+    const passed = new Promise((resolve) => machine.relup.once('probation:passed', resolve))
+    const v3 = await publishDirect(storage, await writeRelease(await tempDir(), 'v3'), {
+      version: 'v3',
+      candidate: { windowMs: 200 },
+    })
+    await passed
+    const metrics = await collect()
+    expect(points(metrics.get('relup.rollout.probations'))).toMatchObject([
+      { value: 1, attributes: { 'relup.probation.result': 'passed', 'relup.upgrade.id': v3.upgradeId } },
+    ])
+    expect(points(metrics.get('relup.rollout.wave'))).toMatchObject([
+      { attributes: { 'relup.rollout.in_wave': true, 'relup.upgrade.id': v3.upgradeId } },
+    ])
+    expect(points(metrics.get('relup.rollout.threshold'))[0]?.value).toBe(1)
+    expect(points(metrics.get('relup.release.info'))[0]?.attributes['relup.version']).toBe('v3')
+  })
 })

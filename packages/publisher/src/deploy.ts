@@ -25,6 +25,7 @@ import {
   splitByBase,
 } from './machines.js'
 import { movePointer, readPointer, verifyPointer } from './pointer.js'
+import { AUTO_MIN_MACHINES, driveRollout, firstWave, type RolloutOptions, startCandidate } from './rollout.js'
 import { retryTransient } from './transient.js'
 import type { DeployOptions, PublishOutcome, Reporter, RollbackOutcome } from './types.js'
 import { type MachineOutcome, waitForResults } from './wait.js'
@@ -229,6 +230,9 @@ export async function deploy(
   if (hot) await writeDocument(storage, keys.history(hot.upgradeId), hot, { ifNoneMatch: '*' })
   let before: CurrentPointer | null = null
   const setBy = { setBy: `publisher:${hot?.publishedBy ?? whoAmI()}` }
+  const staged = hot ? stagedRollout(options, onBase.length) : null
+  if (hot && staged)
+    return deployStaged(hot, staged, options, keys, context, { onBase, otherBases, setBy, lock })
   const written = await movePointer(storage, keys, (current) => {
     before = current
     if (!hot) {
@@ -301,4 +305,70 @@ export async function deploy(
   })
   const missing = Math.max(0, count - outcomes.length)
   return outcome(outcomes, missing, true)
+}
+
+/** The rollout a deploy of a hot upgrade runs, or null for all at once (`rollout: 'auto'` decides by fleet size). */
+function stagedRollout(options: DeployOptions, liveOnBase: number): RolloutOptions | null {
+  if (options.expect !== undefined) return null // a fixed count of machines to wait for: all at once
+  if (options.rollout === 'auto') return liveOnBase >= AUTO_MIN_MACHINES ? {} : null
+  return options.rollout ?? null
+}
+
+/** A staged rollout: the upgrade goes in as the candidate of its first wave, and the publisher drives it. */
+async function deployStaged(
+  hot: HotUpgrade,
+  staged: RolloutOptions,
+  options: DeployOptions,
+  keys: RelupKeys,
+  context: DeployContext,
+  fleet: {
+    onBase: MachineRecord[]
+    otherBases: OtherBaseMachine[]
+    setBy: { setBy: string }
+    lock: HeldLock
+  },
+): Promise<RollbackOutcome> {
+  const { storage, reporter, app } = options
+  const { onBase, otherBases, setBy } = fleet
+  const rollout = firstWave(hot, staged, onBase)
+  const written = await movePointer(storage, keys, (current) => {
+    if (!current)
+      throw new NothingToRollBackError(`there is no pointer for ${app} yet: a rollout needs live machines`)
+    if (current.candidate)
+      context.warnings.warn(
+        `replacing the rollout of ${current.candidate.upgrade.version} (upgrade ${current.candidate.upgrade.upgradeId}), still at wave ${current.candidate.rollout.wave + 1}: its machines go back to the stable release`,
+      )
+    return startCandidate(current, hot, rollout, setBy.setBy)
+  })
+  await verifyPointer(storage, keys, written, 'Nothing was waited for.')
+  reporter?.step?.(
+    `pointer holds ${hot.version} (upgrade ${hot.upgradeId}) as the candidate of a staged rollout; ${written.hot ? `${written.hot.version}` : 'the base code'} stays the stable release`,
+  )
+  const minority = isMinorityBase(onBase.length, otherBases.length)
+  if (otherBases.length > 0)
+    context.warnings.warn(otherBasesWarning(app, hot.baseRef, otherBases, minority, written))
+  const base = {
+    upgrade: hot,
+    baseRef: hot.baseRef,
+    artifactReused: context.artifactReused,
+    missing: 0,
+    otherBaseMachines: otherBases,
+    replacedLock: fleet.lock.replaced,
+    warnings: context.warnings.list,
+  }
+  if (options.wait === false)
+    return { ...base, outcomes: [], waited: false, ok: true, durationMs: performance.now() - context.started }
+  const { outcomes, report } = await driveRollout(options, keys, setBy.setBy)
+  const ok =
+    report.state === 'promoted' &&
+    outcomes.every((o) => o.status === 'completed' || o.status === 'absent') &&
+    (!minority || options.allowOtherBases === true)
+  return {
+    ...base,
+    outcomes,
+    waited: true,
+    ok,
+    rollout: report,
+    durationMs: performance.now() - context.started,
+  }
 }

@@ -27,6 +27,8 @@ import { readPointerState } from './pointer.js'
  */
 export type MachineState =
   | 'current'
+  /** It runs the candidate of the rollout in progress (its wave reached it). */
+  | 'candidate'
   | 'degraded'
   | 'behind'
   | 'failed'
@@ -59,7 +61,11 @@ export interface FleetStatus {
 
 export function machineState(
   machine: MachineRecord,
-  pointer: { baseRef: string; hot: { upgradeId: string } | null } | null,
+  pointer: {
+    baseRef: string
+    hot: { upgradeId: string } | null
+    candidate?: { upgrade: { upgradeId: string } } | null | undefined
+  } | null,
   now: Date = new Date(),
 ): MachineState {
   if (machine.stoppedAt) return 'stopped'
@@ -70,6 +76,7 @@ export function machineState(
   if (machine.baseRef !== pointer.baseRef) return 'older base'
   const wanted = pointer.hot?.upgradeId ?? null
   if (machine.upgradeId === wanted) return degraded ? 'degraded' : 'current'
+  if (pointer.candidate && machine.upgradeId === pointer.candidate.upgrade.upgradeId) return 'candidate'
   if (last && last.upgradeId === wanted && last.status === 'failed') return 'failed'
   return 'behind'
 }

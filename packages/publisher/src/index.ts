@@ -55,6 +55,20 @@ export {
   repair,
 } from './repair.js'
 export { type RollbackOptions, rollback } from './rollback.js'
+export {
+  AUTO_MIN_MACHINES,
+  DEFAULT_HEALTH_WINDOW_MS,
+  DEFAULT_ROLLOUT_PLAN,
+  type RolloutOptions,
+  type RolloutReport,
+} from './rollout.js'
+export {
+  abortRollout,
+  type RolloutMachine,
+  type RolloutStatus,
+  resumeRollout,
+  rolloutStatus,
+} from './rolloutControl.js'
 export { DEFAULT_STORAGE, type OpenStorageOptions, openStorage } from './storageUrl.js'
 export { removeOwnTempArtifactsSync } from './tempArtifacts.js'
 export type { DeployOptions, PublishOutcome, Reporter, RollbackOutcome } from './types.js'

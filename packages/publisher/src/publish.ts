@@ -17,6 +17,7 @@ import { whoAmI } from './lock.js'
 import { measureDeploy } from './metrics.js'
 import { readPointer } from './pointer.js'
 import { checkHotCode, manifestToPublish } from './releaseCheck.js'
+import { checkRolloutOptions } from './rollout.js'
 import { checkStoredArtifact, describeCorruption } from './storedArtifact.js'
 import { sweepTempArtifacts, tempArtifactPath } from './tempArtifacts.js'
 import type { DeployOptions, PublishOutcome, Reporter } from './types.js'
@@ -133,6 +134,7 @@ async function publishOnce(options: PublishOptions): Promise<PublishOutcome> {
   const { storage, reporter, signal } = options
   const warnings = collectWarnings(reporter)
   requireCapabilities(storage)
+  checkRolloutOptions(options.rollout) // a bad plan stops it before anything is written
   const keys = relupKeys(options.app, { prefix: options.prefix })
   await requireDirectory(options.dir)
   const swept = await sweepTempArtifacts()

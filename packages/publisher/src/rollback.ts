@@ -12,6 +12,7 @@ import { publishHistory } from './history.js'
 import { whoAmI } from './lock.js'
 import { measureDeploy } from './metrics.js'
 import { readPointer } from './pointer.js'
+import { checkRolloutOptions } from './rollout.js'
 import { checkStoredArtifact, describeCorruption } from './storedArtifact.js'
 import type { DeployOptions, RollbackOutcome } from './types.js'
 
@@ -59,6 +60,7 @@ async function rollbackOnce(options: RollbackOptions): Promise<RollbackOutcome> 
   const { storage, app } = options
   const warnings = collectWarnings(options.reporter)
   requireCapabilities(storage)
+  checkRolloutOptions(options.rollout) // a bad plan stops it before anything is written
   const keys = relupKeys(app, { prefix: options.prefix })
   const pointer = (await readPointer(storage, keys))?.pointer
   const running = pointer?.hot ?? null

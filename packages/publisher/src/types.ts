@@ -4,6 +4,7 @@ import type { MeterProvider } from '@opentelemetry/api'
 import type { HotUpgrade, MachineResult, Storage } from '@relup/core'
 import type { ReplacedLock } from './lock.js'
 import type { OtherBaseMachine } from './machines.js'
+import type { RolloutOptions, RolloutReport } from './rollout.js'
 import type { MachineOutcome, WaitProgress } from './wait.js'
 
 /** Progress of a publish or rollback, for a terminal or a log. Every callback is optional. */
@@ -52,6 +53,13 @@ export interface DeployOptions {
    * `CancelledError`. A pointer already moved stays moved (machines keep applying the upgrade).
    */
   signal?: AbortSignal | undefined
+  /**
+   * Roll a hot upgrade out in waves, each machine keeping it on probation (see `RolloutOptions`);
+   * `'auto'`: the default plan once `AUTO_MIN_MACHINES` machines are live on the base, else all
+   * at once. Default: all at once (every machine at the same time, as before rollouts). Ignored
+   * with `expect`.
+   */
+  rollout?: RolloutOptions | 'auto' | undefined
   /** Where the publish's metrics go (see metrics.ts). Default: the global OpenTelemetry meter provider. */
   meterProvider?: MeterProvider | undefined
 }
@@ -82,6 +90,8 @@ export interface PublishOutcome<U extends HotUpgrade | null = HotUpgrade> {
   /** Every warning given to the reporter, in order. */
   warnings: string[]
   durationMs: number
+  /** A staged rollout: its waves, failures and end (absent for all at once). */
+  rollout?: RolloutReport | undefined
 }
 
 /** What a rollback resolves with: `upgrade` is null after `rollback({ to: 'base' })`. */

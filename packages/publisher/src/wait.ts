@@ -90,7 +90,9 @@ function isDegraded(result: MachineResult): boolean {
   return result.stats?.degraded === true || (result.stats?.disposeErrors?.length ?? 0) > 0
 }
 
-const terminal = (r: MachineResult | undefined) => r !== undefined && r.status !== 'pending'
+/** Finished: `pending` and a candidate's `probation` are not. */
+const terminal = (r: MachineResult | undefined) =>
+  r !== undefined && r.status !== 'pending' && r.status !== 'probation'
 
 export async function waitForResults(
   storage: Storage,
@@ -171,7 +173,7 @@ export async function waitForResults(
       expected: target,
       completed: values.filter((r) => r.status === 'completed').length,
       failed: values.filter((r) => r.status === 'failed').length,
-      pending: values.filter((r) => r.status === 'pending').length,
+      pending: values.filter((r) => !terminal(r)).length,
       absent: absent.size,
     })
     if ((done >= target && outageSince === null) || Date.now() >= deadline) break
@@ -190,7 +192,7 @@ export async function waitForResults(
       region: result?.region ?? record?.region ?? null,
       lastSeen: record?.updatedAt ?? null,
     }
-    if (result && result.status !== 'pending') {
+    if (result && terminal(result)) {
       if (result.status === 'failed') return { ...fields, status: 'failed', result, degraded: false }
       return { ...fields, status: 'completed', result, degraded: isDegraded(result) }
     }

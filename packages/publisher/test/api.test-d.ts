@@ -63,7 +63,7 @@ expectTypeOf<FleetStatus['pointerProblem']>().toEqualTypeOf<string | null>()
 expectTypeOf<FleetStatus['lockProblem']>().toEqualTypeOf<string | null>()
 expectTypeOf<FleetStatus['machines'][number]>().toMatchTypeOf<MachineRecord & { state: MachineState }>()
 expectTypeOf<MachineState>().toEqualTypeOf<
-  'current' | 'degraded' | 'behind' | 'failed' | 'older base' | 'stopped' | 'not seen recently'
+  'current' | 'candidate' | 'degraded' | 'behind' | 'failed' | 'older base' | 'stopped' | 'not seen recently'
 >()
 
 expectTypeOf<BreakLockOutcome['status']>().toEqualTypeOf<

@@ -4,8 +4,9 @@
  * call order. Read top to bottom, this file is the engine's lifecycle: load the base release,
  * serve it, upgrade it, close.
  */
-import { basename, resolve } from 'node:path'
+import { basename, relative, resolve } from 'node:path'
 import type { Logger, ModuleManifest } from '@relup/core'
+import { CallStats, type VersionCalls } from './callStats.js'
 import { DEFAULT_DISPOSE_TIMEOUT } from './constants.js'
 import {
   describeError,
@@ -26,6 +27,7 @@ import {
 import { loadBase } from './load.js'
 import { withConsoleDefaults } from './logger.js'
 import { type LoadSettings, Release } from './release.js'
+import { stackFilenames } from './sourceMaps.js'
 import { runTransaction, type TransactionHost } from './transaction.js'
 import type {
   EngineEvents,
@@ -53,6 +55,7 @@ export class SwapEngine<Deps = unknown> {
   private readonly gates = new Map<string, Gate>()
   private readonly unitHandles = new Map<string, unknown>()
   private readonly moduleHandles = new Map<string, unknown>()
+  private readonly calls = new CallStats()
   private readonly listeners: { [E in keyof EngineEvents]: Set<(payload: EngineEvents[E]) => void> } = {
     upgrade: new Set(),
     phase: new Set(),
@@ -168,6 +171,7 @@ export class SwapEngine<Deps = unknown> {
       handle = createModuleHandle({
         path: resolved,
         current: () => ({ exports: this.currentExports(resolved), version: this.current.version }),
+        calls: this.calls,
       })
       this.moduleHandles.set(resolved, handle)
     }
@@ -184,6 +188,24 @@ export class SwapEngine<Deps = unknown> {
       throw HandleError.unknownUnit(name, this.current.version, [...this.current.units.keys()])
     }
     return this.unitHandle(name) as UnitHandle<T extends UnitDefinition ? UnitApi<T> : T>
+  }
+
+  /**
+   * What the calls into `version` (default: the live one) did since it was first called: calls
+   * through handles, those that threw or rejected, and the HTTP responses handed to them with how
+   * many answered 5xx. A runtime's health gate compares a new version's rates with the previous one's.
+   */
+  callStats(version: string = this.current.version): VersionCalls {
+    return this.calls.of(version)
+  }
+
+  /**
+   * Whether `error` was thrown from code of the release in `releaseDir` (default: the live one):
+   * one of its stack frames is a module evaluated from that directory. What a health gate uses to
+   * tell an uncaught exception of a new version from one of the cold code.
+   */
+  threwFrom(error: unknown, releaseDir: string = this.current.dir): boolean {
+    return stackFilenames(error).some((file) => isWithin(file, releaseDir))
   }
 
   /** Subscribe to engine events; returns the unsubscribe function. */
@@ -266,7 +288,11 @@ export class SwapEngine<Deps = unknown> {
   private unitHandle(name: string): unknown {
     let handle = this.unitHandles.get(name)
     if (!handle) {
-      handle = createUnitHandle({ gate: this.gate(name), current: () => this.currentInstance(name) })
+      handle = createUnitHandle({
+        gate: this.gate(name),
+        current: () => this.currentInstance(name),
+        calls: this.calls,
+      })
       this.unitHandles.set(name, handle)
     }
     return handle
@@ -311,4 +337,10 @@ export class SwapEngine<Deps = unknown> {
       }
     }
   }
+}
+
+/** Whether `file` is inside `dir` (both absolute). */
+function isWithin(file: string, dir: string): boolean {
+  const path = relative(dir, file)
+  return path !== '' && !path.startsWith('..') && !path.startsWith('/')
 }

@@ -3,6 +3,7 @@
  * every property access or call looks the current one up (Erlang's `Mod:f()`). Whatever a caller
  * copies out of a handle (`const f = handle.f`) is that version's value and stays so.
  */
+import type { CallStats } from './callStats.js'
 import { isNamespace } from './esmLinker.js'
 import type { Gate } from './gate.js'
 import type { UnitInstance } from './unit.js'
@@ -12,6 +13,8 @@ interface ModuleHandleBackend {
   path: string
   /** The current version's exports and its version name, or a throw naming why there are none. */
   current: () => { exports: any; version: string }
+  /** Counts each call for the version that serves it (calls, throws and rejections, responses). */
+  calls: CallStats
 }
 
 /**
@@ -34,13 +37,13 @@ export function callableExport(exports: unknown): ((...args: unknown[]) => unkno
  * default export that is one, whatever an earlier or later version exports. Named exports (an ES
  * module's, or CommonJS `exports.name`) are its properties; `handle.default` is the default export.
  */
-export function createModuleHandle({ path, current }: ModuleHandleBackend): any {
+export function createModuleHandle({ path, current, calls }: ModuleHandleBackend): any {
   // Primitive exports (`module.exports = 42`) read like their wrapper object.
   const currentExports = () => Object(current().exports)
-  const currentFunction = (use: 'called' | 'constructed'): ((...args: unknown[]) => unknown) => {
+  const currentFunction = (use: 'called' | 'constructed') => {
     const { exports, version } = current()
     const callable = callableExport(exports)
-    if (callable) return callable
+    if (callable) return { callable, version }
     const what =
       exports === null
         ? 'null'
@@ -82,10 +85,13 @@ export function createModuleHandle({ path, current }: ModuleHandleBackend): any 
       return descriptor ? { ...descriptor, configurable: true } : undefined
     },
     getPrototypeOf: () => Reflect.getPrototypeOf(currentExports()),
-    apply: (_, thisArg, args) => Reflect.apply(currentFunction('called'), thisArg, args),
+    apply: (_, thisArg, args) => {
+      const { callable, version } = currentFunction('called')
+      return calls.call(version, callable, thisArg, args)
+    },
     construct: (_, args, newTarget) => {
-      const exports = currentFunction('constructed')
-      return Reflect.construct(exports, args, newTarget === handle ? exports : newTarget)
+      const { callable } = currentFunction('constructed')
+      return Reflect.construct(callable, args, newTarget === handle ? callable : newTarget)
     },
   })
   return handle
@@ -93,6 +99,7 @@ export function createModuleHandle({ path, current }: ModuleHandleBackend): any 
 
 interface UnitHandleBackend {
   gate: Gate
+  calls: CallStats
   /** The current instance, or a throw naming why there is none. */
   current: () => UnitInstance
 }
@@ -101,7 +108,7 @@ interface UnitHandleBackend {
  * A proxy over the current instance of one unit. Methods always return a promise: a call that
  * arrives while the unit is suspended waits at its gate, then runs on whatever version is current.
  */
-export function createUnitHandle({ gate, current }: UnitHandleBackend): any {
+export function createUnitHandle({ gate, current, calls }: UnitHandleBackend): any {
   const methods = new Map<PropertyKey, (...args: unknown[]) => Promise<unknown>>()
 
   const invoke = (key: PropertyKey, args: unknown[]): Promise<unknown> => {
@@ -111,7 +118,9 @@ export function createUnitHandle({ gate, current }: UnitHandleBackend): any {
       if (typeof method !== 'function') {
         throw new TypeError(`unit ${instance.name} (${instance.version}) has no method ${String(key)}`)
       }
-      return gate.run(`${instance.name}.${String(key)}()`, () => method.apply(instance.api, args))
+      return calls.run(instance.version, args, () =>
+        gate.run(`${instance.name}.${String(key)}()`, () => method.apply(instance.api, args)),
+      )
     } catch (error) {
       return Promise.reject(error)
     }

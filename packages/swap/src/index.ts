@@ -1,4 +1,5 @@
 export type { DisposeFailure, Logger } from '@relup/core'
+export type { VersionCalls } from './callStats.js'
 export { type CheckReleaseOptions, checkRelease, type ReleaseCheck } from './checkRelease.js'
 export { DEFAULT_DISPOSE_TIMEOUT, DEFAULT_SUSPEND_TIMEOUT } from './constants.js'
 export { createSwapEngine, type SwapEngine } from './engine.js'

@@ -193,6 +193,24 @@ type CallSite = NodeJS.CallSite
 type Prepare = (error: Error, frames: CallSite[]) => unknown
 
 let installed = false
+/** The files of each error's frames as V8 reported them, before mapping (`stackFilenames`). */
+const frameFiles = new WeakMap<object, string[]>()
+const STACK_FILE = /(?:\(|at )((?:file:\/\/)?\/[^():]+?):\d+:\d+\)?$/gm
+
+/**
+ * The files of the frames in `error`'s stack, as V8 named them (absolute paths of the compiled
+ * hot modules, whatever the mapped trace shows). Empty for a value that is not an error.
+ */
+export function stackFilenames(error: unknown): string[] {
+  if (typeof error !== 'object' || error === null) return []
+  const stack = (error as { stack?: unknown }).stack // formats it, through the mapper when installed
+  const recorded = frameFiles.get(error)
+  if (recorded) return recorded
+  if (typeof stack !== 'string') return []
+  return [...stack.matchAll(STACK_FILE)].map((match) =>
+    match[1]!.startsWith('file://') ? fileURLToPath(match[1]!) : match[1]!,
+  )
+}
 
 /** Chain `Error.prepareStackTrace` once per process; the previous one formats the mapped frames. */
 function installTraceMapper(): void {
@@ -200,6 +218,14 @@ function installTraceMapper(): void {
   installed = true
   const previous: Prepare | undefined = Error.prepareStackTrace
   Error.prepareStackTrace = function relupPrepareStackTrace(error: Error, frames: CallSite[]): unknown {
+    if (typeof error === 'object' && error !== null) {
+      const names: string[] = []
+      for (const frame of frames) {
+        const name = frame.getFileName()
+        if (name) names.push(name)
+      }
+      frameFiles.set(error, names)
+    }
     const mapped = files.size === 0 ? frames : frames.map(mapFrame)
     if (previous) return previous.call(this, error, mapped)
     return `${String(error)}${mapped.map((frame) => `\n    at ${frame}`).join('')}`

@@ -288,7 +288,9 @@ function migrate(tx: Transaction, change: Change, pause: Pause): Map<string, Uni
   for (const binding of [...change.replaced, ...change.started]) {
     try {
       const previous = tx.from.units.get(binding.name)
-      const state = previous ? migrateState(binding.definition, previous) : initialState(binding.definition)
+      const state = previous
+        ? migrateState(binding.definition, previous, tx.options.revert === true ? tx.version : null)
+        : initialState(binding.definition)
       const scope = tx.host.scope(binding.name, tx.version)
       created.set(
         binding.name,

@@ -50,6 +50,13 @@ export interface UpgradeOptions {
    * when read. Ignored without `manifest`.
    */
   verified?: boolean
+  /**
+   * This upgrade goes back to an older release (the runtime reverting an unhealthy candidate): a
+   * unit whose outgoing (newer) definition has `downgrade(state, toVersion)` gets its result, and
+   * the older code's `codeChange` is not called for it. Units without `downgrade` migrate as on
+   * any upgrade (the older `codeChange` receives the newer state and version). Default false.
+   */
+  revert?: boolean
 }
 
 /**

@@ -21,6 +21,13 @@ export interface UnitDefinition<State = any, Api extends object = object, Deps =
    * `fromVersion` is the release version whose code created the previous instance.
    */
   codeChange?(oldState: unknown, fromVersion: string): State
+  /**
+   * Turn this version's state into the state of the older version `toVersion`, when the runtime
+   * reverts this release (an unhealthy candidate of a staged rollout, `upgrade(dir, { revert:
+   * true })`). Synchronous and pure. Without it, the older code's `codeChange` receives this
+   * version's state with this version as `fromVersion`, as on any upgrade.
+   */
+  downgrade?(state: State, toVersion: string): unknown
   /** Called after this instance was replaced (after the commit) or on `engine.close()`. */
   dispose?(ctx: UnitContext<State, Deps>): void | Promise<void>
 }
@@ -83,7 +90,7 @@ export function unitDefinitionProblem(definition: unknown): string | undefined {
   if (typeof definition !== 'object' || definition === null) return 'is not an object'
   const unit = definition as Record<string, unknown>
   if (typeof unit.create !== 'function') return 'has no create(ctx) function'
-  for (const hook of ['init', 'codeChange', 'dispose']) {
+  for (const hook of ['init', 'codeChange', 'downgrade', 'dispose']) {
     if (unit[hook] !== undefined && typeof unit[hook] !== 'function')
       return `has a ${hook} that is not a function`
   }

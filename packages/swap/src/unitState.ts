@@ -26,7 +26,11 @@ const KEEP_PLAIN =
  * The old instance's state crosses as a structured clone: plain data, never the old version's
  * objects. A value the clone would refuse or silently change (`stateCheck.ts`) fails the migration.
  */
-export function migrateState(definition: UnitDefinition, previous: UnitInstance): unknown {
+export function migrateState(
+  definition: UnitDefinition,
+  previous: UnitInstance,
+  revertTo: string | null = null,
+): unknown {
   const state = previous.scope.state
   let exported: unknown
   try {
@@ -39,6 +43,22 @@ export function migrateState(definition: UnitDefinition, previous: UnitInstance)
   }
   const problem = crossingProblem(state, exported)
   if (problem) throw new MigrationProblem(`its state cannot cross versions: ${problem}; ${KEEP_PLAIN}`)
+  // A revert: the newer code (the outgoing instance's) knows how its state maps back.
+  const downgrade = revertTo === null ? undefined : previous.definition.downgrade
+  if (downgrade) {
+    let older: unknown
+    try {
+      older = downgrade.call(previous.definition, exported, revertTo!)
+    } catch (error) {
+      throw new MigrationProblem(
+        `downgrade(state, '${revertTo}') of ${previous.version} threw ${describeError(error)}`,
+        { cause: error },
+      )
+    }
+    if (isThenable(older))
+      throw new MigrationProblem('downgrade() returned a promise; it must migrate synchronously')
+    return older
+  }
   if (!definition.codeChange) return exported
   let migrated: unknown
   try {

@@ -55,16 +55,30 @@ expectTypeOf(engine.unit<UnitApi<typeof counter>>('counter')).toEqualTypeOf<
 expectTypeOf(engine.upgrade).parameters.toEqualTypeOf<
   [
     releaseDir: string,
-    options?: { manifest?: ModuleManifest; version?: string; suspendTimeout?: number; verified?: boolean },
+    options?: {
+      manifest?: ModuleManifest
+      version?: string
+      suspendTimeout?: number
+      verified?: boolean
+      revert?: boolean
+    },
   ]
 >()
 // How @relup/poller calls an engine (its UpgradeEngine; swap cannot import the floor above it).
 interface UpgradeEngineContract {
   upgrade(
     releaseDir: string,
-    options: { manifest: ModuleManifest; version: string; suspendTimeout: number; verified: boolean },
+    options: {
+      manifest: ModuleManifest
+      version: string
+      suspendTimeout: number
+      verified: boolean
+      revert?: boolean
+    },
   ): Promise<EngineStats>
   releaseDirsInUse(): string[]
+  callStats(version?: string): { calls: number; errors: number; responses: number; serverErrors: number }
+  threwFrom(error: unknown, releaseDir?: string): boolean
 }
 expectTypeOf(engine).toExtend<UpgradeEngineContract>()
 expectTypeOf(engine.upgrade).returns.resolves.toEqualTypeOf<SwapStats>()

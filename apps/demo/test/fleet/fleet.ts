@@ -77,11 +77,16 @@ export class Fleet {
   /** `relup publish <dir> --version <version>`, `dir` defaulting to `apps/demo/hot/<version>`. */
   publish(
     version: string,
-    options: { dir?: string; expect?: number; env?: NodeJS.ProcessEnv } = {},
+    options: { dir?: string; expect?: number; env?: NodeJS.ProcessEnv; args?: string[] } = {},
   ): Promise<CliRun> {
     const dir = options.dir ?? relative(repoDir, hotDir(version))
     const expect = options.expect === undefined ? [] : ['--expect', String(options.expect)]
-    return this.cli('publish', [dir, '--version', version, ...expect, '--timeout', '15s'], options.env)
+    const extra = options.args ?? []
+    return this.cli(
+      'publish',
+      [dir, '--version', version, ...expect, '--timeout', '15s', ...extra],
+      options.env,
+    )
   }
 
   /** `relup status --json`; it exits 1 when a machine failed or is behind, with the same JSON. */

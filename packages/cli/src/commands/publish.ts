@@ -47,7 +47,7 @@ is held; 130/143 cancelled by Ctrl-C/SIGTERM (the lock is released, temporary fi
     if (!dir)
       throw new UsageError('relup publish needs the directory to publish: relup publish <dir> --app <name>')
     const outcome = await publish({
-      ...(await deployOptions(input)),
+      ...(await deployOptions(input, { autoRollout: true })),
       dir,
       version: input.string('version'),
       baseRef: input.string('base-ref'),

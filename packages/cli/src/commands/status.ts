@@ -1,7 +1,14 @@
 import { isMachineRecent, type LastResult } from '@relup/core'
-import { type FleetStatus, isMinorityBase, readFleetStatus } from '@relup/publisher'
+import {
+  type FleetStatus,
+  isMinorityBase,
+  type RolloutStatus,
+  readFleetStatus,
+  rolloutStatus,
+} from '@relup/publisher'
+import { parseDuration } from '../args.js'
 import { defineCommand } from '../command.js'
-import { ago, table } from '../output.js'
+import { ago, type Io, Output, table } from '../output.js'
 
 function lastResultCell(last: LastResult | null): string {
   if (!last) return '-'
@@ -38,7 +45,7 @@ function otherBasesNote(app: string, baseRef: string, fleet: FleetStatus): strin
 export const statusCommand = defineCommand({
   name: 'status',
   summary: 'the pointer, the lock and every machine',
-  help: `relup status --app <name> [--storage <url>] [--json]
+  help: `relup status --app <name> [--storage <url>] [--watch [--interval <d>]] [--json]
 
 The pointer (base, hot version, published when and by whom), the deploy lock, and every
 machine's version, fingerprint, last result and when it was last seen. Machines that are
@@ -48,14 +55,86 @@ flagged, and so are live machines on another base than the pointer's.
 Exit code 0 when the fleet runs what the pointer says; 1 when a machine FAILED or is BEHIND,
 the pointer is corrupt (run \`relup repair\`) or the lock unreadable (run \`relup unlock\`), so it
 can gate a CI step. DEGRADED, OLDER BASE, STOPPED and not-seen-recently machines do not change
-it.`,
+it. During a staged rollout it also shows the candidate, its plan and wave, and each machine of
+the wave with its result and health figures (CANDIDATE: it runs the candidate).
+
+--watch redraws it in place every --interval (default 1s) on a terminal, appends it when it
+changed otherwise, and with --json streams one JSON document per line each time it changes;
+Ctrl-C ends it (exit 0).`,
+  flags: { watch: { type: 'boolean' }, interval: { type: 'string' } },
   needsApp: true,
   needsStorage: true,
-  async run({ out, app, storage, prefix }) {
-    const fleet = await readFleetStatus({ storage, app, prefix })
+  cancellable: true,
+  async run(input) {
+    const { out, app, storage, prefix, io, signal } = input
+    const read = async () => {
+      const fleet = await readFleetStatus({ storage, app, prefix })
+      const rollout = fleet.pointer?.candidate ? await rolloutStatus({ storage, app, prefix }) : null
+      return { fleet, rollout }
+    }
+    if (input.flag('watch')) {
+      const interval = input.string('interval')
+      return watchStatus(io, out.json, read, interval ? parseDuration(interval, 'interval') : 1000, signal)
+    }
+    const { fleet, rollout } = await read()
+    return printStatus(out, app, fleet, rollout)
+  },
+})
+
+/** Read and print until the signal aborts: redrawn in place on a terminal, appended when changed otherwise. */
+async function watchStatus(
+  io: Io,
+  json: boolean,
+  read: () => Promise<{ fleet: FleetStatus; rollout: RolloutStatus | null }>,
+  intervalMs: number,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  let last = ''
+  const tty = io.stdout.isTTY === true && !json
+  while (!signal?.aborted) {
+    let text: string
+    try {
+      const { fleet, rollout } = await read()
+      if (json) {
+        const problems = fleetProblems(fleet)
+        text = `${JSON.stringify({ ok: problems.length === 0, problems, ...fleet, rollout, replacedLock: null, warnings: [] })}\n`
+      } else {
+        let captured = ''
+        const capture = {
+          write: (chunk: string) => {
+            captured += chunk
+            return true
+          },
+        } as unknown as Io['stdout']
+        printStatus(new Output({ ...io, stdout: capture }, false), fleet.app, fleet, rollout)
+        text = captured
+      }
+    } catch (error) {
+      text = json
+        ? `${JSON.stringify({ ok: false, error: (error as Error).message })}\n`
+        : `cannot read the fleet: ${(error as Error).message}\n`
+    }
+    // Timestamps aside, nothing new: nothing to say.
+    const comparable = text.replace(/\d+[smh] ago/g, '')
+    if (tty) io.stdout.write(`\x1b[H\x1b[2J${new Date().toISOString()}  (Ctrl-C to stop)\n${text}`)
+    else if (comparable !== last) io.stdout.write(json ? text : `--- ${new Date().toISOString()}\n${text}`)
+    last = comparable
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, intervalMs)
+      signal?.addEventListener('abort', () => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+  }
+  return 0
+}
+
+function printStatus(out: Output, app: string, fleet: FleetStatus, rollout: RolloutStatus | null): number {
+  {
     const problems = fleetProblems(fleet)
     const code = problems.length > 0 ? 1 : 0
-    out.data({ ok: code === 0, problems, ...fleet })
+    out.data({ ok: code === 0, problems, ...fleet, rollout })
     if (out.json) return code
     const { pointer, lock, machines } = fleet
     out.line(`app ${app} on ${fleet.storage}`)
@@ -73,6 +152,12 @@ it.`,
           : 'hot      none: machines run the base code',
       )
       out.line(`expected fingerprint ${fleet.expectedFingerprint} · pointer seq ${pointer.seq}`)
+      if (rollout?.candidate) {
+        const c = rollout.candidate
+        out.line(
+          `rollout  ${c.version} · upgrade ${c.upgradeId} · wave ${c.wave}/${c.waves} of ${c.plan} · ${rollout.machines.filter((m) => m.inWave).length} machine(s) in it · health window ${c.healthWindowMs / 1000} s · max failures ${c.maxFailures} · since ${ago(c.waveStartedAt)}`,
+        )
+      }
     }
     out.line(
       fleet.lockProblem
@@ -94,7 +179,11 @@ it.`,
             m.fingerprint,
             lastResultCell(m.lastResult),
             ago(m.updatedAt),
-            m.state === 'current' ? 'ok' : `<< ${m.state.toUpperCase()}`,
+            m.state === 'current'
+              ? 'ok'
+              : m.state === 'candidate'
+                ? 'CANDIDATE'
+                : `<< ${m.state.toUpperCase()}`,
           ]),
         ),
       )
@@ -109,8 +198,28 @@ it.`,
         : []),
       ...(others.length > 0 && pointer ? [otherBasesNote(app, pointer.baseRef, fleet)] : []),
     ]
+    if (rollout?.candidate) {
+      const wave = rollout.machines.filter((m) => m.inWave)
+      out.line()
+      out.line(
+        wave.length === 0
+          ? 'no live machine is in the wave yet'
+          : table(
+              ['WAVE MACHINE', 'RESULT', 'CALLS', 'ERRORS', '5XX', 'LOOP P90', 'WHY'],
+              wave.map((m) => [
+                m.machineId,
+                m.status ?? 'not started',
+                String(m.health?.calls ?? '-'),
+                String(m.health?.errors ?? '-'),
+                m.health ? `${m.health.serverErrors}/${m.health.responses}` : '-',
+                m.health ? `${m.health.eventLoopDelayP90Ms} ms` : '-',
+                m.error ?? '',
+              ]),
+            ),
+      )
+    }
     if (notes.length > 0) out.line()
     for (const note of notes) out.line(note)
     return code
-  },
-})
+  }
+}

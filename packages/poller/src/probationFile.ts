@@ -1,0 +1,66 @@
+/**
+ * What survives a restart of a rollout's probation, in the state directory: `probation.json`
+ * while a candidate is on probation (with the marker of the release before it), so a process
+ * that died during probation is known at its next start; and `refused.json`, the upgrades this
+ * machine found unhealthy, which it never applies again.
+ */
+import { readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { type LocalMarker, parseLocalMarker } from '@relup/core'
+
+export interface ProbationRecord {
+  upgradeId: string
+  version: string
+  startedAt: string
+  /** What ran before the candidate: what the machine's last good release is again if it fails. */
+  previous: LocalMarker | null
+}
+
+const probationPath = (stateDir: string) => join(stateDir, 'probation.json')
+const refusedPath = (stateDir: string) => join(stateDir, 'refused.json')
+/** Refused upgrade ids kept: the newest. */
+const REFUSED_KEPT = 50
+
+/** Written whole or not at all (a temporary file renamed): a crash never leaves half of it. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const temp = `${path}.${process.pid}.tmp`
+  await writeFile(temp, text)
+  await rename(temp, path)
+}
+
+export async function writeProbation(stateDir: string, record: ProbationRecord): Promise<void> {
+  await writeAtomically(probationPath(stateDir), `${JSON.stringify(record, null, 2)}\n`)
+}
+
+/** The probation a previous process left unfinished, or null. An unreadable file is ignored. */
+export async function readProbation(stateDir: string): Promise<ProbationRecord | null> {
+  try {
+    const raw = JSON.parse(await readFile(probationPath(stateDir), 'utf8')) as ProbationRecord
+    if (typeof raw.upgradeId !== 'string' || typeof raw.version !== 'string') return null
+    return {
+      upgradeId: raw.upgradeId,
+      version: raw.version,
+      startedAt: String(raw.startedAt),
+      previous: raw.previous ? parseLocalMarker(raw.previous) : null,
+    }
+  } catch {
+    return null
+  }
+}
+
+export async function clearProbation(stateDir: string): Promise<void> {
+  await rm(probationPath(stateDir), { force: true })
+}
+
+export async function readRefused(stateDir: string): Promise<string[]> {
+  try {
+    const list = JSON.parse(await readFile(refusedPath(stateDir), 'utf8')) as unknown
+    return Array.isArray(list) ? list.filter((id): id is string => typeof id === 'string') : []
+  } catch {
+    return []
+  }
+}
+
+export async function writeRefused(stateDir: string, refused: readonly string[]): Promise<void> {
+  await writeAtomically(refusedPath(stateDir), `${JSON.stringify(refused.slice(-REFUSED_KEPT))}\n`)
+}
