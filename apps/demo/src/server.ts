@@ -6,13 +6,15 @@
  * Prints one JSON line on stdout once it listens: {"ready":true,"port":…,"version":…,"machineId":…,"fingerprint":…}.
  * Everything else goes to stderr. See README.md for the environment it reads.
  */
-import { once } from 'node:events'
+import { rmSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { startRelup } from '@relup/poller'
 import { openStorage } from '@relup/publisher'
+import { isSupervised, listen } from '@relup/supervisor/app'
 import { createSwapEngine } from '@relup/swap'
 import { serveAsset } from './assets.js'
+import { handOffAcrossProcesses } from './coldHandoff.js'
 import { ConfigurationError, type DemoConfig, readConfig } from './config.js'
 import { trackConnections } from './connections.js'
 import { EventHub } from './eventHub.js'
@@ -106,16 +108,22 @@ async function main(config: DemoConfig): Promise<void> {
   }
   const server = createServer((req, res) => void dispatch(req, res))
   const connections = trackConnections(server)
-  server.listen(config.port, config.host)
+  // Under `relup run`, the next process takes over the counter and the pages (see coldHandoff.ts).
+  if (isSupervised())
+    handOffAcrossProcesses(engine, hub, async () => {
+      // The machine record says stopped, and nothing is applied on the way out. The per-process
+      // state directory goes at the very end: requests still draining may load hot modules from it.
+      await relup.stop()
+      if (config.stateIsPerProcess)
+        process.once('exit', () => rmSync(config.stateDir, { recursive: true, force: true }))
+    })
   try {
-    await Promise.race([
-      once(server, 'listening'),
-      once(server, 'error').then(([error]) => {
-        throw new Error(
-          `cannot listen on ${config.host}:${config.port} (${(error as Error).message}); set PORT (0 = any free port)`,
-        )
-      }),
-    ])
+    // The supervisor's socket under `relup run`, else server.listen(PORT, HOST).
+    await listen(server, config.port, { host: config.host }).catch((error: Error) => {
+      throw new Error(
+        `cannot listen on ${config.host}:${config.port} (${error.message}); set PORT (0 = any free port)`,
+      )
+    })
   } catch (error) {
     // The runtime has announced this machine: say it stopped before exiting, or every publish
     // waits for a machine that will never answer.

@@ -16,6 +16,7 @@ import { publishCommand } from './commands/publish.js'
 import { repairCommand } from './commands/repair.js'
 import { rollbackCommand } from './commands/rollback.js'
 import { rolloutCommand } from './commands/rollout.js'
+import { runCommand } from './commands/run.js'
 import { statusCommand } from './commands/status.js'
 import { unlockCommand } from './commands/unlock.js'
 import { UsageError } from './errors.js'
@@ -33,6 +34,7 @@ const commands: readonly Command[] = [
   keygenCommand,
   devCommand,
   rolloutCommand,
+  runCommand,
 ]
 
 const find = (name: string | undefined) => commands.find((c) => c.name === name)

@@ -20,7 +20,7 @@ async function installWithoutOptionalAdapters(): Promise<string> {
     await cp(join(packages, name, 'dist'), join(scope, name, 'dist'), { recursive: true })
     await cp(join(packages, name, 'package.json'), join(scope, name, 'package.json'))
   }
-  for (const name of ['core', 'artifact', 'storage-fs'])
+  for (const name of ['core', 'artifact', 'storage-fs', 'supervisor'])
     await symlink(join(packages, name), join(scope, name))
   // The publisher's metrics API (a dependency: a no-op until an SDK is registered).
   await mkdir(join(dir, 'node_modules', '@opentelemetry'))

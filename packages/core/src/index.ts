@@ -1,4 +1,13 @@
 export { canonicalJson, signingPayload } from './canonical.js'
+export {
+  COLD_HISTORY,
+  type ColdPointer,
+  type ColdRelease,
+  coldBaseRef,
+  coldKey,
+  coldPointerSchema,
+  parseColdPointer,
+} from './cold.js'
 export { type DecideInput, type Decision, decide } from './decide.js'
 export { type DocumentRead, encodeDocument, readDocument, writeDocument } from './document.js'
 export {

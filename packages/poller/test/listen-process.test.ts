@@ -18,7 +18,9 @@ async function portInUse(): Promise<number> {
 }
 
 describe.each(processBackends)('a server that cannot listen, on %s storage', (_name, backend) => {
-  it('stops the runtime (the record says stoppedAt) and exits non-zero, as the README shows', async () => {
+  it('stops the runtime (the record says stoppedAt) and exits non-zero, as the README shows', {
+    timeout: 20_000,
+  }, async () => {
     const { storage, env } = await backend()
     const port = await portInUse()
     const run = runNode(fixture('listen.mjs'), {

@@ -1,7 +1,8 @@
 /**
  * Retention (`relup gc`): storage stays bounded however often the app is published. Kept: the
  * pointer's stable release (`hot`) and its candidate, the last `keep` publishes of the history,
- * the upgrade every machine record names, the release `rollback` goes back to by default, and the
+ * the upgrade every live machine's record names, the release `rollback` goes back to by default,
+ * the cold releases `cold.json` names (the current one and those its rollback offers), and the
  * artifacts and results of all of these. Removed: older history entries, their results and every
  * artifact nothing kept names.
  *
@@ -16,10 +17,12 @@ import { hostname } from 'node:os'
 import {
   type ArtifactRef,
   ConfigError,
+  coldKey,
   DocumentError,
   type HotUpgrade,
   isMachineRecent,
   listAll,
+  parseColdPointer,
   parseHotUpgrade,
   parseMachineRecord,
   type RelupKeys,
@@ -62,7 +65,7 @@ export interface GcOptions {
 }
 
 /** Why an upgrade is kept. */
-export type KeepReason = 'stable' | 'candidate' | 'recent' | 'machine' | 'rollback'
+export type KeepReason = 'stable' | 'candidate' | 'recent' | 'machine' | 'rollback' | 'cold'
 
 export interface KeptUpgrade {
   upgradeId: string
@@ -147,11 +150,14 @@ async function plan(storage: Storage, keys: RelupKeys, options: GcOptions, now: 
   const graceMs = options.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS
   // A corrupt pointer throws (its message says to run `relup repair`, which needs the history).
   const pointer = (await readPointer(storage, keys))?.pointer ?? null
+  // So does a corrupt cold pointer: gc would not know which cold releases `relup run` machines need.
+  const cold = await readDocument(storage, coldKey(keys), parseColdPointer)
+  const coldReleases = cold.status === 'ok' ? [cold.document.release, ...cold.document.previous] : []
   const history = await readHistory(storage, keys)
   const machines = (await readAll(storage, keys.machinesPrefix, parseMachineRecord)).map((r) => r.document)
   const byId = new Map(history.map((h) => [h.upgradeId, h]))
 
-  const kept = new Map<string, { upgrade: HotUpgrade | null; reasons: Set<KeepReason> }>()
+  const kept = new Map<string, { upgrade: HotUpgrade | null; version?: string; reasons: Set<KeepReason> }>()
   const keepUpgrade = (upgradeId: string, upgrade: HotUpgrade | null, reason: KeepReason) => {
     const entry = kept.get(upgradeId) ?? {
       upgrade: upgrade ?? byId.get(upgradeId) ?? null,
@@ -183,6 +189,12 @@ async function plan(storage: Storage, keys: RelupKeys, options: GcOptions, now: 
 
   const keptArtifacts = new Set<string>()
   for (const { upgrade } of kept.values()) if (upgrade) keptArtifacts.add(upgrade.artifact.key)
+  // Cold releases (`cold.json`): the one `relup run` machines run and those its rollback offers.
+  for (const release of coldReleases) {
+    if (!release) continue
+    kept.set(release.releaseId, { upgrade: null, version: release.version, reasons: new Set(['cold']) })
+    keptArtifacts.add(release.artifact.key)
+  }
   // A live machine whose upgrade has no history entry any more (removed by hand): keep every
   // artifact of its version rather than guess which one it runs.
   const keptVersions = live
@@ -220,9 +232,9 @@ async function plan(storage: Storage, keys: RelupKeys, options: GcOptions, now: 
   for await (const _item of listAll(storage, keys.prefix)) objectsBefore++
 
   return {
-    kept: [...kept].map(([upgradeId, { upgrade, reasons }]) => ({
+    kept: [...kept].map(([upgradeId, { upgrade, version, reasons }]) => ({
       upgradeId,
-      version: upgrade?.version ?? '?',
+      version: upgrade?.version ?? version ?? '?',
       reasons: [...reasons],
     })),
     deleted,

@@ -1,4 +1,13 @@
 export type { HostImport, ReleaseCheck, ReleaseProblem } from '@relup/swap'
+export {
+  ColdReleaseError,
+  coldResults,
+  missingDependencies,
+  type PublishColdOptions,
+  publishCold,
+  reasonsForCold,
+  rollbackCold,
+} from './cold.js'
 export { type DoctorProbe, type ProbeVerdict, runDoctor, storageReady } from './doctor.js'
 export {
   ArtifactCorruptError,

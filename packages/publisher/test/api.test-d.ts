@@ -78,6 +78,8 @@ expectTypeOf<GcOutcome['deleted']>().toEqualTypeOf<{
   results: string[]
   artifacts: string[]
 }>()
-expectTypeOf<KeepReason>().toEqualTypeOf<'stable' | 'candidate' | 'recent' | 'machine' | 'rollback'>()
+expectTypeOf<KeepReason>().toEqualTypeOf<
+  'stable' | 'candidate' | 'recent' | 'machine' | 'rollback' | 'cold'
+>()
 expectTypeOf<PublishOptions['gc']>().toEqualTypeOf<boolean | { keep?: number | undefined } | undefined>()
 expectTypeOf<PublishOptions['meterProvider']>().toEqualTypeOf<MeterProvider | undefined>()

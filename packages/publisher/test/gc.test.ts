@@ -20,8 +20,10 @@ import {
   LockHeldError,
   NothingToRollBackError,
   publish,
+  publishCold,
   publishHistory,
   rollback,
+  rollbackCold,
 } from '../src/index.js'
 import {
   APP,
@@ -89,6 +91,15 @@ async function seed(
   await writeDocument(storage, keys.current, withHotUpgrade(first, upgrades.at(-1)!, { setBy: 'test' }))
   return upgrades
 }
+
+/** What `result()` needs of a cold release: its results are machine results under its release id. */
+const upgradeLike = (release: { releaseId: string; version: string; publishedAt: string }) =>
+  ({
+    upgradeId: release.releaseId,
+    version: release.version,
+    baseRef: `cold-${release.releaseId}`,
+    publishedAt: release.publishedAt,
+  }) as HotUpgrade
 
 /** A live machine record running `hot`. */
 const runs = (storage: Storage, machineId: string, hot: HotUpgrade, extra = {}) =>
@@ -277,6 +288,42 @@ describe('relup gc and concurrent publishers', () => {
     expect((error as Error).message).toMatch(/the pointer was not moved .* Publish again/)
     expect((await pointerOf(inner)).hot).toBeNull()
     expect(await keysUnder(inner, keys.historyPrefix)).toEqual([])
+  })
+})
+
+describe('relup gc and cold releases', () => {
+  it('keeps the cold release `relup run` machines run and those its rollback offers, with their results', async () => {
+    const storage = freshStorage()
+    await seed(storage, 3)
+    const releases = []
+    for (const version of ['c1', 'c2', 'c3'])
+      releases.push(
+        await publishCold({
+          storage,
+          app: APP,
+          dir: await hotDir(version),
+          version,
+          command: ['node', 'handler.js'],
+          reason: 'test',
+        }),
+      )
+    for (const release of releases) await result(storage, { ...upgradeLike(release) }, 'm1')
+    // A cold artifact that no cold release names any more (dropped from its history long ago).
+    const stale = keys.artifact('cold-c0', sha('c0'))
+    await storage.put(stale, 'old cold release')
+    const outcome = await gc({ storage, app: APP, keep: 1, orphanGraceMs: 0 })
+    expect(
+      outcome.kept
+        .filter((k) => k.reasons.includes('cold'))
+        .map((k) => k.version)
+        .sort(),
+    ).toEqual(['c1', 'c2', 'c3'])
+    for (const release of releases) {
+      expect((await storage.get(release.artifact.key)).status).toBe('ok')
+      expect(await keysUnder(storage, keys.results(release.releaseId))).toHaveLength(1)
+    }
+    expect(outcome.deleted.artifacts).toContain(stale)
+    expect((await rollbackCold({ storage, app: APP })).version).toBe('c2')
   })
 })
 

@@ -26,10 +26,11 @@ export const gcCommand = defineCommand({
   help: `relup gc --app <name> [--keep <n>] [--dry-run] [--json]
 
 Keep the pointer's stable release and its rollout candidate, the last <n> publishes (default
-${DEFAULT_KEEP}), the upgrade every live machine runs and the version \`relup rollback\` goes back
-to; delete older history entries, their results/ and every artifact none of these names. An
-artifact no publish names yet (an upload whose publish has not moved the pointer) is deleted
-only once an earlier gc saw it unreferenced at least the grace ago. Runs under the deploy lock.
+${DEFAULT_KEEP}), the upgrade every live machine runs, the version \`relup rollback\` goes back
+to and the cold releases cold.json names (relup run); delete older history entries, their
+results/ and every artifact none of these names. An artifact no publish names yet (an upload
+whose publish has not moved the pointer) is deleted only once an earlier gc saw it unreferenced
+at least the grace ago. Runs under the deploy lock.
 \`relup publish\` applies the same policy after each publish (--no-gc skips it).
 
 Options:

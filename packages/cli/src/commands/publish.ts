@@ -1,7 +1,8 @@
-import { publish, ReleaseCheckError } from '@relup/publisher'
+import { publish, ReleaseCheckError, reasonsForCold } from '@relup/publisher'
 import { defineCommand } from '../command.js'
 import { UsageError } from '../errors.js'
 import { printOutcome } from '../summary.js'
+import { publishColdRelease } from './cold.js'
 import { DEPLOY_FLAGS, DEPLOY_FLAGS_HELP, deployOptions } from './deployFlags.js'
 import { releaseCheckFailed } from './pack.js'
 
@@ -23,6 +24,13 @@ Options:
   --source-ref <ref>    what it was built from, e.g. a commit (default: sha256:<artifact>)
   --skip-checks         publish without the checks (no host package versions are recorded)
   --no-gc               skip the retention policy run after the publish (see \`relup gc --help\`)
+  --cold                a cold release instead: <dir> is the whole built app with its production
+                        node_modules, started as a new process by machines under \`relup run
+                        --app\` (see relup run --help); needs --command "node server.js"
+  --command <cmd>       what starts a cold release, run in its directory
+  --cold-dir <dir>      the whole app (with --command): when a hot upgrade of <dir> would be refused
+                        as restart-required (a dependency at another version, a native addon
+                        change), <cold-dir> is published as a cold release instead, saying why
 ${DEPLOY_FLAGS_HELP}
 
 Exit code 0 when every machine waited for completed (a degraded machine completed: it is
@@ -38,6 +46,9 @@ is held; 130/143 cancelled by Ctrl-C/SIGTERM (the lock is released, temporary fi
     'source-ref': { type: 'string' },
     'skip-checks': { type: 'boolean' },
     'no-gc': { type: 'boolean' },
+    cold: { type: 'boolean' },
+    'cold-dir': { type: 'string' },
+    command: { type: 'string' },
   },
   needsApp: true,
   needsStorage: true,
@@ -46,6 +57,17 @@ is held; 130/143 cancelled by Ctrl-C/SIGTERM (the lock is released, temporary fi
     const dir = input.positionals[0]
     if (!dir)
       throw new UsageError('relup publish needs the directory to publish: relup publish <dir> --app <name>')
+    if (input.flag('cold')) return publishColdRelease(input, dir, 'asked for with --cold')
+    const coldDir = input.string('cold-dir')
+    if (coldDir !== undefined) {
+      const reasons = await reasonsForCold(input.storage, input.app, input.prefix, dir)
+      if (reasons.length > 0) {
+        input.out.line(`a hot upgrade of ${dir} would be refused by the machines:`)
+        for (const reason of reasons) input.out.line(`  - ${reason}`)
+        input.out.line(`publishing ${coldDir} as a cold release instead`)
+        return publishColdRelease(input, coldDir, reasons.join('; '))
+      }
+    }
     const outcome = await publish({
       ...(await deployOptions(input, { autoRollout: true })),
       dir,

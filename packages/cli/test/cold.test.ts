@@ -1,0 +1,80 @@
+import { cp, mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { coldKey, parseColdPointer, readDocument, relupKeys } from '@relup/core'
+import { fsStorage } from '@relup/storage-fs'
+import { describe, expect, it } from 'vitest'
+import { APP, bootPointer, onCleanup, pointerOf, tempDir } from './helpers.js'
+import { spawnRelup } from './processes.js'
+
+const packages = fileURLToPath(new URL('../..', import.meta.url))
+const SERVER = fileURLToPath(new URL('./fixtures/supervised-app.mjs', import.meta.url))
+
+/** An app: its server, its hot code (which imports the `dep` package), and its production node_modules. */
+async function appWithDependency(depVersion: string): Promise<string> {
+  const app = await tempDir('cold-app')
+  await writeFile(
+    join(app, 'package.json'),
+    JSON.stringify({
+      name: 'shop',
+      version: '1.0.0',
+      dependencies: { dep: depVersion, '@relup/supervisor': '*' },
+    }),
+  )
+  await cp(SERVER, join(app, 'server.mjs'))
+  await mkdir(join(app, 'hot'))
+  await writeFile(
+    join(app, 'hot', 'router.js'),
+    "const dep = require('dep')\nmodule.exports = () => dep.value\n",
+  )
+  await setDependency(app, depVersion)
+  for (const name of ['supervisor', 'core']) {
+    const into = join(app, 'node_modules', '@relup', name)
+    await mkdir(into, { recursive: true })
+    await cp(join(packages, name, 'dist'), join(into, 'dist'), { recursive: true })
+    await cp(join(packages, name, 'package.json'), join(into, 'package.json'))
+  }
+  return app
+}
+
+async function setDependency(app: string, version: string) {
+  const dir = join(app, 'node_modules', 'dep')
+  await mkdir(dir, { recursive: true })
+  await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'dep', version, main: 'index.js' }))
+  await writeFile(join(dir, 'index.js'), `exports.value = ${JSON.stringify(version)}\n`)
+}
+
+describe('relup publish --cold-dir', () => {
+  it('publishes a dependency bump as a cold release on its own, saying why', async () => {
+    const dir = await tempDir('cold-store')
+    const storage = fsStorage({ dir })
+    onCleanup(async () => storage.close?.())
+    await bootPointer(storage)
+    const app = await appWithDependency('1.0.0')
+    const flags = ['--app', APP, '--storage', `file://${dir}`]
+    const cold = ['--cold-dir', app, '--command', 'node server.mjs']
+
+    // Nothing refused: a hot upgrade, as without --cold-dir.
+    const hot = spawnRelup(['publish', join(app, 'hot'), ...flags, ...cold, '--no-wait', '--version', 'h1'])
+    expect((await hot.exited).code).toBe(0)
+    expect((await pointerOf(storage)).hot?.manifest.hostPackages).toEqual({ dep: '1.0.0' })
+
+    await setDependency(app, '2.0.0')
+    const bump = spawnRelup(['publish', join(app, 'hot'), ...flags, ...cold, '--version', 'h2'])
+    const code = (await bump.exited).code
+    expect(bump.stderr()).toBe('')
+    expect(code).toBe(0)
+    expect(bump.stdout()).toContain('would be refused by the machines')
+    expect(bump.stdout()).toMatch(/dependency dep 1\.0\.0 → 2\.0\.0/)
+    // --version names what is published, hot or cold.
+    expect(bump.stdout()).toMatch(/published cold release h2/)
+    const pointer = await readDocument(storage, coldKey(relupKeys(APP)), parseColdPointer)
+    expect(pointer.status === 'ok' && pointer.document.release).toMatchObject({
+      version: 'h2',
+      command: ['node', 'server.mjs'],
+      reason: expect.stringMatching(/dependency dep 1\.0\.0 → 2\.0\.0/),
+    })
+    // The hot pointer did not move.
+    expect((await pointerOf(storage)).hot?.version).toBe('h1')
+  }, 30_000)
+})

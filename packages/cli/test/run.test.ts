@@ -1,0 +1,177 @@
+import { cp, mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { onCleanup, tempDir } from './helpers.js'
+import { type RelupProcess, spawnRelup, until } from './processes.js'
+
+const APP = fileURLToPath(new URL('./fixtures/supervised-app.mjs', import.meta.url))
+
+interface Event {
+  type: string
+  pid?: number
+  sockets?: { actualPort: number }[]
+  result?: { status: string; pid?: number }
+}
+
+const eventsOf = (run: RelupProcess): Event[] =>
+  run
+    .stdout()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Event)
+
+async function startRun(extra: string[] = []): Promise<{ run: RelupProcess; origin: string }> {
+  const run = spawnRelup([
+    'run',
+    '--port',
+    '127.0.0.1:0',
+    '--drain-timeout',
+    '3000',
+    '--json',
+    ...extra,
+    '--',
+    process.execPath,
+    APP,
+  ])
+  onCleanup(async () => {
+    run.child.kill('SIGKILL')
+  })
+  const ready = await until(
+    async () => eventsOf(run).find((e) => e.type === 'ready'),
+    'the app to be ready',
+    10_000,
+  )
+  expect(ready.pid).toBeGreaterThan(0)
+  const port = eventsOf(run).find((e) => e.type === 'listening')?.sockets?.[0]?.actualPort
+  return { run, origin: `http://127.0.0.1:${port}` }
+}
+
+const answer = async (origin: string, path = '/', method = 'GET') =>
+  (await (await fetch(`${origin}${path}`, { method })).json()) as {
+    pid: number
+    counter: number
+    version: string
+  }
+
+const packages = fileURLToPath(new URL('../..', import.meta.url))
+
+/** The app built with its production dependencies in node_modules, as `npm ci --omit=dev` leaves it. */
+async function coldBuild(version: string): Promise<string> {
+  const dir = await tempDir(`cold-${version}`)
+  await writeFile(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: 'shop', version, type: 'module', dependencies: { '@relup/supervisor': '*' } }),
+  )
+  await cp(APP, join(dir, 'server.mjs'))
+  for (const name of ['supervisor', 'core']) {
+    const into = join(dir, 'node_modules', '@relup', name)
+    await mkdir(into, { recursive: true })
+    await cp(join(packages, name, 'dist'), join(into, 'dist'), { recursive: true })
+    await cp(join(packages, name, 'package.json'), join(into, 'package.json'))
+  }
+  return dir
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+describe('relup run', () => {
+  it('on SIGTERM drains the app (its in-flight request finishes) and exits 0', async () => {
+    const { run, origin } = await startRun()
+    const { pid } = await answer(origin)
+    const slow = answer(origin, '/slow')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    run.child.kill('SIGTERM')
+    expect((await slow).pid).toBe(pid)
+    expect((await run.exited).code).toBe(0)
+    expect(alive(pid)).toBe(false)
+  })
+
+  it('on SIGUSR2 replaces the app with a new process of the command, the counter kept', async () => {
+    const { run, origin } = await startRun()
+    await answer(origin, '/inc', 'POST')
+    const before = await answer(origin, '/inc', 'POST')
+    run.child.kill('SIGUSR2')
+    const cutover = await until(
+      async () => eventsOf(run).find((e) => e.type === 'cutover'),
+      'the cutover',
+      10_000,
+    )
+    expect(cutover.result?.status).toBe('completed')
+    const after = await until(async () => {
+      const now = await answer(origin)
+      return now.pid !== before.pid && now.counter === before.counter && now
+    }, 'the counter on the new process')
+    expect(after.pid).toBe(cutover.result?.pid)
+    expect(alive(before.pid)).toBe(false)
+    run.child.kill('SIGTERM')
+    expect((await run.exited).code).toBe(0)
+  })
+
+  it('says what is missing without a command or a port', async () => {
+    const noCommand = spawnRelup(['run', '--port', '3000'])
+    expect((await noCommand.exited).code).toBe(2)
+    expect(noCommand.stderr()).toMatch(/needs the command/)
+    const noPort = spawnRelup(['run', '--', 'node', APP])
+    expect((await noPort.exited).code).toBe(2)
+    expect(noPort.stderr()).toMatch(/--port/)
+  })
+})
+
+describe('relup run --app: cold releases', () => {
+  it('relup publish --cold reaches the machine, which cuts over and reports completed; rollback --cold goes back', async () => {
+    const store = `file://${await tempDir('cold-store')}`
+    const releases = await tempDir('cold-releases')
+    const flags = ['--app', 'shop', '--storage', store]
+    const { run, origin } = await startRun([
+      ...flags,
+      '--machine-id',
+      'm1',
+      '--releases-dir',
+      releases,
+      '--poll-interval',
+      '100',
+    ])
+    await answer(origin, '/inc', 'POST')
+    const publish = spawnRelup([
+      'publish',
+      await coldBuild('2.0.0'),
+      '--cold',
+      '--command',
+      `${process.execPath} server.mjs`,
+      ...flags,
+      '--expect',
+      '1',
+    ])
+    expect((await publish.exited).code).toBe(0)
+    expect(publish.stdout()).toMatch(/published cold release 2\.0\.0 \(\w+\): asked for with --cold/)
+    expect(publish.stdout()).toMatch(/m1: completed/)
+    expect(await answer(origin)).toMatchObject({ version: '2.0.0', counter: 1 })
+
+    const second = spawnRelup([
+      'publish',
+      await coldBuild('3.0.0'),
+      '--cold',
+      '--command',
+      `${process.execPath} server.mjs`,
+      ...flags,
+      '--expect',
+      '1',
+    ])
+    expect((await second.exited).code).toBe(0)
+    expect((await answer(origin)).version).toBe('3.0.0')
+    const rollback = spawnRelup(['rollback', '--cold', ...flags, '--expect', '1'])
+    expect((await rollback.exited).code).toBe(0)
+    expect(rollback.stdout()).toMatch(/rolled back to cold release 2\.0\.0/)
+    expect(await answer(origin)).toMatchObject({ version: '2.0.0', counter: 1 })
+    run.child.kill('SIGTERM')
+    expect((await run.exited).code).toBe(0)
+  }, 30_000)
+})

@@ -1,0 +1,78 @@
+/**
+ * `cold.json`: the cold release a fleet's supervisors (`relup run`) run — the app's whole built
+ * output with its production dependencies, started as a new process beside the old one. A
+ * document of its own beside `current.json`, so that a machine without a supervisor never reads
+ * it and keeps running as it did, and the hot pointer keeps its meaning: a cold release boots
+ * with its own `baseRef` (`cold-<releaseId>`), which the runtime sees as a cold deploy (the hot
+ * pointer is reset for it, and hot upgrades published after it apply on top of it).
+ *
+ * Results of a cold release are machine results (`results/<releaseId>/<machineId>.json`) with no
+ * engine stats. Written with compare-and-swap like the pointer; `previous` (newest first) is what
+ * a rollback goes back to.
+ */
+import type { RelupKeys } from './keys.js'
+import { isoDate, nonEmpty, sha256Hex } from './patterns.js'
+import {
+  array,
+  literal,
+  nullable,
+  number,
+  object,
+  parseWith,
+  type Schema,
+  SchemaIssue,
+  string,
+} from './schema.js'
+
+export interface ColdRelease {
+  /** Names the release everywhere: results, the machine's release directory, its baseRef. */
+  releaseId: string
+  version: string
+  artifact: { key: string; sha256: string; size: number }
+  /** The command that starts it, run in the extracted release directory, e.g. `['node', 'server.js']`. */
+  command: string[]
+  publishedAt: string
+  /** Why it is cold (`--cold`, or the reason a hot upgrade was refused). */
+  reason: string
+}
+
+export interface ColdPointer {
+  schema: 1
+  seq: number
+  release: ColdRelease | null
+  /** Earlier releases, newest first (at most `COLD_HISTORY`). */
+  previous: ColdRelease[]
+  updatedAt: string
+}
+
+export const COLD_HISTORY = 10
+
+/** The base ref a process of a cold release boots with: hot upgrades are published against it. */
+export const coldBaseRef = (releaseId: string) => `cold-${releaseId}`
+
+export const coldKey = (keys: RelupKeys) => `${keys.prefix}cold.json`
+
+const coldReleaseSchema: Schema<ColdRelease> = object<ColdRelease>({
+  releaseId: nonEmpty,
+  version: nonEmpty,
+  artifact: object({ key: nonEmpty, sha256: sha256Hex, size: number({ integer: true, min: 0 }) }),
+  command: (value, path) => {
+    const command = array(nonEmpty)(value, path)
+    if (command.length === 0) throw new SchemaIssue(path, 'must name the program to run, got an empty array')
+    return command
+  },
+  publishedAt: isoDate,
+  reason: string(),
+})
+
+export const coldPointerSchema: Schema<ColdPointer> = object<ColdPointer>({
+  schema: literal(1),
+  seq: number({ integer: true, min: 0 }),
+  release: nullable(coldReleaseSchema),
+  previous: array(coldReleaseSchema),
+  updatedAt: isoDate,
+})
+
+export function parseColdPointer(input: unknown, key?: string): ColdPointer {
+  return parseWith(coldPointerSchema, input, { document: 'cold pointer', key })
+}

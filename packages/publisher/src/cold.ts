@@ -1,0 +1,218 @@
+/**
+ * Cold releases: the app's whole built output with its production dependencies, packed and
+ * published for the fleet's supervisors (`relup run --app`), which start it as a new process
+ * beside the old one. A machine needs nothing but the storage to take it (no registry at upgrade
+ * time): the directory must already hold its `node_modules` (`npm ci --omit=dev`, `pnpm deploy
+ * --prod`). Same artifact format, integrity and lock as a hot upgrade; the pointer is
+ * `cold.json` (see @relup/core's `ColdPointer`), moved with compare-and-swap.
+ */
+import { createReadStream, existsSync } from 'node:fs'
+import { readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { pack } from '@relup/artifact'
+import {
+  COLD_HISTORY,
+  type ColdPointer,
+  type ColdRelease,
+  coldKey,
+  listAll,
+  type MachineResult,
+  newUpgradeId,
+  parseColdPointer,
+  parseMachineResult,
+  RelupError,
+  type RelupKeys,
+  readDocument,
+  relupKeys,
+  type Storage,
+  writeDocument,
+} from '@relup/core'
+import { describeProblem, ReleaseCheckError } from './errors.js'
+import { acquireLock, releaseLock } from './lock.js'
+import { readPointerState } from './pointer.js'
+import { checkHotCode } from './releaseCheck.js'
+
+/** A directory that cannot be a cold release, or a cold pointer that moved under the publisher. */
+export class ColdReleaseError extends RelupError {
+  static readonly code = 'ERR_RELUP_COLD_RELEASE'
+
+  constructor(message: string) {
+    super(ColdReleaseError.code, message)
+  }
+}
+
+export interface PublishColdOptions {
+  storage: Storage
+  app: string
+  prefix?: string | undefined
+  /** The app's built output with its production `node_modules`. */
+  dir: string
+  /** Default: `<dir>/package.json` version, else `cold-<sha12>`. */
+  version?: string | undefined
+  /** What starts it, run in the release directory (e.g. `['node', 'server.js']`). */
+  command: string[]
+  /** Why it is cold, recorded in the release and printed by machines. */
+  reason: string
+  lockTtlMs?: number | undefined
+  force?: boolean | undefined
+}
+
+/** Every dependency of `<dir>/package.json` must be installed in `<dir>/node_modules`. */
+export async function missingDependencies(dir: string): Promise<string[]> {
+  const manifest = join(dir, 'package.json')
+  if (!existsSync(manifest)) return []
+  const pkg = JSON.parse(await readFile(manifest, 'utf8')) as { dependencies?: Record<string, string> }
+  return Object.keys(pkg.dependencies ?? {}).filter(
+    (name) => !existsSync(join(dir, 'node_modules', name, 'package.json')),
+  )
+}
+
+export async function publishCold(options: PublishColdOptions): Promise<ColdRelease> {
+  const keys = relupKeys(options.app, { prefix: options.prefix })
+  const missing = await missingDependencies(options.dir)
+  if (missing.length > 0)
+    throw new ColdReleaseError(
+      `${options.dir} lacks its production dependencies (${missing.join(', ')} not in node_modules): ` +
+        'a machine takes a cold release from storage alone. Install them in it first ' +
+        '(`npm ci --omit=dev`, or `pnpm deploy --prod <dir>`), then publish again.',
+    )
+  const artifact = await pack(options.dir, { limits: { maxEntries: 100_000 } })
+  try {
+    const version =
+      options.version ?? (await versionOf(options.dir)) ?? `cold-${artifact.sha256.slice(0, 12)}`
+    const key = keys.artifact(`cold-${version}`, artifact.sha256)
+    // Content-addressed: the same bytes under the same key may be there already, and that is fine.
+    await options.storage.put(key, createReadStream(artifact.path), {
+      ifNoneMatch: '*',
+      contentLength: artifact.size,
+      contentType: 'application/gzip',
+    })
+    const release: ColdRelease = {
+      releaseId: newUpgradeId(),
+      version,
+      artifact: { key, sha256: artifact.sha256, size: artifact.size },
+      command: options.command,
+      publishedAt: new Date().toISOString(),
+      reason: options.reason,
+    }
+    await movePointer(options, keys, `publish cold ${version}`, (current) => ({
+      release,
+      previous: current?.release ? [current.release, ...current.previous] : (current?.previous ?? []),
+    }))
+    return release
+  } finally {
+    await rm(artifact.path, { force: true })
+  }
+}
+
+/** Point the fleet back at the previous cold release. Throws when there is none. */
+export async function rollbackCold(
+  options: Omit<PublishColdOptions, 'dir' | 'version' | 'command' | 'reason'>,
+): Promise<ColdRelease> {
+  const keys = relupKeys(options.app, { prefix: options.prefix })
+  let target: ColdRelease | null = null
+  await movePointer(options, keys, 'rollback cold', (current) => {
+    const [previous, ...older] = current?.previous ?? []
+    if (!previous)
+      throw new ColdReleaseError(
+        `no earlier cold release of ${options.app} to roll back to; publish the one you want with relup publish --cold`,
+      )
+    target = previous
+    return { release: previous, previous: older }
+  })
+  return target as unknown as ColdRelease
+}
+
+/** Machine results of a cold release, as they are now. */
+export async function coldResults(
+  storage: Storage,
+  keys: RelupKeys,
+  releaseId: string,
+): Promise<MachineResult[]> {
+  const results: MachineResult[] = []
+  for await (const item of listAll(storage, keys.results(releaseId))) {
+    const read = await readDocument(storage, item.key, parseMachineResult)
+    if (read.status === 'ok') results.push(read.document)
+  }
+  return results
+}
+
+async function movePointer(
+  options: { storage: Storage; app: string; lockTtlMs?: number | undefined; force?: boolean | undefined },
+  keys: RelupKeys,
+  purpose: string,
+  next: (current: ColdPointer | null) => Pick<ColdPointer, 'release' | 'previous'>,
+): Promise<void> {
+  const { storage } = options
+  const held = await acquireLock(storage, keys, {
+    app: options.app,
+    purpose,
+    ttlMs: options.lockTtlMs ?? 120_000,
+    force: options.force ?? false,
+  })
+  try {
+    const key = coldKey(keys)
+    const read = await readDocument(storage, key, parseColdPointer)
+    const current = read.status === 'ok' ? read.document : null
+    const moved = next(current)
+    const document: ColdPointer = {
+      schema: 1,
+      seq: (current?.seq ?? 0) + 1,
+      release: moved.release,
+      previous: moved.previous.slice(0, COLD_HISTORY),
+      updatedAt: new Date().toISOString(),
+    }
+    const written = await writeDocument(
+      storage,
+      key,
+      document,
+      read.status === 'ok' ? { ifMatch: read.etag } : { ifNoneMatch: '*' },
+    )
+    if (written.status !== 'ok')
+      throw new ColdReleaseError(
+        `${key} changed while ${purpose} ran (another publisher without the lock?); nothing was moved: run it again`,
+      )
+  } finally {
+    await releaseLock(storage, keys, held)
+  }
+}
+
+async function versionOf(dir: string): Promise<string | undefined> {
+  try {
+    const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { version?: unknown }
+    return typeof pkg.version === 'string' && pkg.version !== '' ? pkg.version : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Why a hot upgrade of `hotDir` would be refused by the machines as restart-required, so that it
+ * must go as a cold release: a native addon added, changed or removed (or required by a module
+ * the upgrade evaluates again), or a host package (a dependency the hot code imports) at another
+ * version than the one the machines run. Empty when a hot upgrade would do; other problems
+ * (a syntax error) are left for the hot publish to report.
+ */
+export async function reasonsForCold(
+  storage: Storage,
+  app: string,
+  prefix: string | undefined,
+  hotDir: string,
+): Promise<string[]> {
+  const state = await readPointerState(storage, relupKeys(app, { prefix }))
+  const previous = state.status === 'ok' ? (state.pointer.hot?.manifest ?? undefined) : undefined
+  try {
+    const check = await checkHotCode(hotDir, { previous })
+    const before = previous?.hostPackages ?? {}
+    return Object.entries(check.hostPackages)
+      .filter(([name, version]) => before[name] !== undefined && before[name] !== version)
+      .map(
+        ([name, version]) =>
+          `dependency ${name} ${before[name]} → ${version}: the machines resolve ${before[name]} and would refuse a hot upgrade as restart-required`,
+      )
+  } catch (error) {
+    if (!(error instanceof ReleaseCheckError)) throw error
+    const restart = error.problems.filter((problem) => problem.kind === 'restart-required')
+    return restart.length === error.problems.length ? restart.map(describeProblem) : []
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * The app side of `relup run`, for the app's cold entry. `listen(server, port)` takes the
+ * listening socket from the supervisor when there is one (and says ready), or calls
+ * `server.listen(port)` when there is none: the same code runs both ways. When the supervisor
+ * replaces this process, the drain begins: the servers stop accepting (the socket stays open in
+ * the supervisor and in the new process), responses already running finish with
+ * `Connection: close`, idle keep-alive connections are closed, `onDrain` listeners tell
+ * long-lived clients to reconnect, the `handOff` state goes to the new process, and the process
+ * exits once every connection is gone (or the supervisor kills it at its drain timeout).
+ */
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http'
+import { Server as NetServer, type Server, type Socket } from 'node:net'
+import { HandoffNotPlainError, NoSupervisedSocketError } from './errors.js'
+import { assertPlain } from './plain.js'
+import {
+  type AppMessage,
+  type DrainReason,
+  isRelupMessage,
+  type PlainData,
+  SUPERVISOR_ENV,
+  type SupervisorMessage,
+} from './protocol.js'
+
+/** A keep-alive connection idle this long during a drain is closed (a busier one gets `Connection: close`). */
+const IDLE_GRACE_MS = 500
+const SWEEP_EVERY_MS = 100
+/** With a connection that never ends, the handoff goes this long before the supervisor's kill. */
+const HANDOFF_MARGIN_MS = 250
+
+export interface DrainEvent {
+  /** `cutover`: a new process took over; `stop`: the supervisor is stopping. */
+  reason: DrainReason
+  /** Epoch ms at which the supervisor kills this process if it is still running. */
+  deadline: number
+}
+
+export interface Predecessor {
+  pid: number
+  release: string
+}
+
+export interface ListenOptions {
+  /** Without a supervisor: the host to listen on (default: Node's, all interfaces). */
+  host?: string
+  /** Say ready once listening (default true). False when the app listens on several ports, or has more to do: call `ready()` itself. */
+  ready?: boolean
+}
+
+/** True when this process runs under `relup run` (or `runSupervisor`). */
+export function isSupervised(): boolean {
+  return process.env[SUPERVISOR_ENV.supervised] === '1' && typeof process.send === 'function'
+}
+
+/**
+ * Listen on `port`: on the supervisor's socket when supervised, else `server.listen(port)`.
+ * Resolves once listening. Throws `NoSupervisedSocketError` when the supervisor has no such port.
+ */
+export async function listen(server: Server, port: number, options: ListenOptions = {}): Promise<void> {
+  const state = connect()
+  if (!state) {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      const done = () => {
+        server.off('error', reject)
+        resolve()
+      }
+      if (options.host === undefined) server.listen(port, done)
+      else server.listen(port, options.host, done)
+    })
+    return
+  }
+  track(state, server)
+  const handle = await state.socketFor(port)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(handle, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  if (options.ready !== false) ready()
+}
+
+/** Tell the supervisor this process is ready for traffic (`listen` does it unless `ready: false`). */
+export function ready(): void {
+  connect()?.send({ relup: 'ready' })
+}
+
+/** Called when the drain begins: end long-lived connections (SSE, WebSocket) with a "reconnect" to clients. */
+export function onDrain(listener: (event: DrainEvent) => void | Promise<void>): () => void {
+  const state = connect()
+  if (!state) return () => {}
+  state.drainListeners.add(listener)
+  return () => state.drainListeners.delete(listener)
+}
+
+/**
+ * The state this process hands to its successor, asked for once its drain is done (every
+ * connection ended, or shortly before the drain deadline if one does not): plain data
+ * only (a function or class instance is refused with `HandoffNotPlainError`, and the successor
+ * starts without it). The successor already serves when it arrives: merge it in `onHandoff`.
+ */
+export function handOff(provider: () => PlainData | Promise<PlainData>): void {
+  const state = connect()
+  if (state) state.provider = provider
+}
+
+/** Receives the predecessor's handoff state (at most once per process; also when registered after it came). */
+export function onHandoff(listener: (data: PlainData, from: Predecessor) => void): () => void {
+  const state = connect()
+  if (!state) return () => {}
+  if (state.received) listener(state.received.data, state.received.from)
+  state.handoffListeners.add(listener)
+  return () => state.handoffListeners.delete(listener)
+}
+
+// ---- the connection to the supervisor (one per process, made on first use) ---------------------
+
+interface Tracked {
+  busy: number
+  idleSince: number
+}
+
+interface Connection {
+  send(message: AppMessage, sent?: () => void): void
+  socketFor(port: number): Promise<unknown>
+  servers: Set<Server>
+  sockets: Map<Socket, Tracked>
+  responses: Set<ServerResponse>
+  /** Responses under way when the drain began, with their headers sent: their connection ends with them. */
+  closeAfter: WeakSet<ServerResponse>
+  drainListeners: Set<(event: DrainEvent) => void | Promise<void>>
+  handoffListeners: Set<(data: PlainData, from: Predecessor) => void>
+  provider: (() => PlainData | Promise<PlainData>) | null
+  received: { data: PlainData; from: Predecessor } | null
+  draining: boolean
+}
+
+let connection: Connection | null | undefined
+
+function connect(): Connection | null {
+  if (connection !== undefined) return connection
+  if (!isSupervised()) {
+    connection = null
+    return null
+  }
+  const pending = new Map<number, { resolve(handle: unknown): void; reject(error: Error): void }>()
+  let nextId = 1
+  const state: Connection = {
+    send(message, sent) {
+      process.send?.(message, undefined, {}, () => sent?.())
+    },
+    socketFor(port) {
+      const id = nextId++
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject })
+        state.send({ relup: 'listen', id, port })
+      })
+    },
+    servers: new Set(),
+    sockets: new Map(),
+    responses: new Set(),
+    closeAfter: new WeakSet(),
+    drainListeners: new Set(),
+    handoffListeners: new Set(),
+    provider: null,
+    received: null,
+    draining: false,
+  }
+  process.on('message', (message: unknown, handle: unknown) => {
+    if (!isRelupMessage<SupervisorMessage>(message)) return
+    switch (message.relup) {
+      case 'socket':
+        pending.get(message.id)?.resolve(handle)
+        pending.delete(message.id)
+        return
+      case 'no-socket':
+        pending.get(message.id)?.reject(new NoSupervisedSocketError(message.port, message.available))
+        pending.delete(message.id)
+        return
+      case 'drain':
+        void drain(state, { reason: message.reason, deadline: message.deadline })
+        return
+      case 'handoff':
+        if (state.received) return
+        state.received = { data: message.data, from: message.from }
+        for (const listener of state.handoffListeners) listener(message.data, message.from)
+        return
+    }
+  })
+  // The supervisor is gone (killed): nobody will replace or stop this process, so it drains now.
+  process.once('disconnect', () => void drain(state, { reason: 'stop', deadline: Date.now() }))
+  connection = state
+  return state
+}
+
+/** Follow the server's connections, so that a drain can tell idle keep-alive ones from busy ones. */
+function track(state: Connection, server: Server): void {
+  state.servers.add(server)
+  server.on('connection', (socket: Socket) => {
+    state.sockets.set(socket, { busy: 0, idleSince: Date.now() })
+    socket.once('close', () => state.sockets.delete(socket))
+  })
+  const http = server as HttpServer
+  // A WebSocket leaves HTTP: the app owns it from here, and onDrain is how it ends.
+  http.prependListener('upgrade', (request: IncomingMessage) => state.sockets.delete(request.socket))
+  http.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
+    const tracked = state.sockets.get(request.socket)
+    if (tracked) tracked.busy++
+    if (state.draining) response.setHeader('connection', 'close')
+    state.responses.add(response)
+    response.once('close', () => {
+      state.responses.delete(response)
+      if (tracked) {
+        tracked.busy--
+        tracked.idleSince = Date.now()
+      }
+      // Its headers went out before the drain, without `Connection: close` (an SSE stream the app
+      // ended in onDrain): a client reusing the connection would reach this process again.
+      if (state.closeAfter.has(response)) request.socket.end()
+    })
+  })
+}
+
+async function drain(state: Connection, event: DrainEvent): Promise<void> {
+  if (state.draining) return
+  state.draining = true
+  // net's close, not http's: since Node 19 http's also destroys every idle keep-alive connection
+  // at once, racing a client that is sending its next request on it (it would see a reset).
+  const closed = [...state.servers].map(
+    (server) => new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve())),
+  )
+  // Responses already under way end their connection when they finish.
+  for (const response of state.responses) {
+    if (!response.headersSent) response.setHeader('connection', 'close')
+    else state.closeAfter.add(response)
+  }
+  const sweep = () => {
+    const now = Date.now()
+    for (const [socket, tracked] of state.sockets)
+      if (tracked.busy === 0 && now - tracked.idleSince >= IDLE_GRACE_MS) socket.destroy()
+  }
+  const sweeper = setInterval(sweep, SWEEP_EVERY_MS)
+  await Promise.allSettled([...state.drainListeners].map(async (listener) => listener(event)))
+  // The state is read once no request can change it any more (every connection gone), or just
+  // before the supervisor's deadline when one never ends: a late handoff beats none.
+  const allClosed = Promise.all(closed)
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    allClosed,
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, event.deadline - Date.now() - HANDOFF_MARGIN_MS))
+    }),
+  ])
+  clearTimeout(timer)
+  await sendHandoff(state)
+  await allClosed
+  clearInterval(sweeper)
+  // Timers and pools of the app would keep it alive: the drain is the end of this process.
+  if (process.connected) state.send({ relup: 'drained' }, () => process.exit(0))
+  else process.exit(0)
+}
+
+async function sendHandoff(state: Connection): Promise<void> {
+  if (!state.provider) return
+  try {
+    const data = await state.provider()
+    assertPlain(data)
+    state.send({ relup: 'handoff', data })
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    if (!(error instanceof HandoffNotPlainError)) process.emitWarning(`relup handoff failed: ${message}`)
+    else process.emitWarning(message)
+    state.send({ relup: 'handoff-failed', error: message })
+  }
+}

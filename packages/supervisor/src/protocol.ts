@@ -1,0 +1,64 @@
+/**
+ * The messages between the supervisor and its app processes, over the child's IPC channel
+ * (JSON serialization). Every message carries `relup` (its kind), so an app's own messages on
+ * the same channel are left alone. Only plain data crosses: never a function, never a class
+ * instance — two versions of an app do not share code (FlyDeploy's `:badfun` lesson).
+ */
+
+/** Set in an app process's environment by the supervisor. */
+export const SUPERVISOR_ENV = {
+  /** `1` when the process runs under a relup supervisor (with an IPC channel). */
+  supervised: 'RELUP_SUPERVISOR',
+  /** The id of the release the process was started from. */
+  release: 'RELUP_RELEASE',
+  /** The ports the supervisor listens on, `configured=actual` pairs separated by commas. */
+  ports: 'RELUP_PORTS',
+} as const
+
+/** Plain data that can cross between two app versions. */
+export type PlainData = null | boolean | number | string | PlainData[] | { [key: string]: PlainData }
+
+/** App → supervisor. */
+export type AppMessage =
+  /** Asks for the listening socket the supervisor owns for `port`. */
+  | { relup: 'listen'; id: number; port: number }
+  /** Listening, startup replay done: ready to take traffic. */
+  | { relup: 'ready' }
+  /** The state an old process hands to its successor, sent once its connections are gone (or near the deadline). */
+  | { relup: 'handoff'; data: PlainData }
+  /** The handoff could not be produced; the successor starts without it. */
+  | { relup: 'handoff-failed'; error: string }
+  /** Every server closed and every drain listener done: about to exit. */
+  | { relup: 'drained' }
+
+/** Supervisor → app. The `socket` message carries the listening handle. */
+export type SupervisorMessage =
+  | { relup: 'socket'; id: number; port: number; actualPort: number }
+  | { relup: 'no-socket'; id: number; port: number; available: number[] }
+  /** Stop accepting, finish in-flight requests, tell long-lived clients to reconnect, exit. */
+  | { relup: 'drain'; reason: DrainReason; deadline: number }
+  /** The state the predecessor handed over. */
+  | { relup: 'handoff'; data: PlainData; from: { pid: number; release: string } }
+
+/** Why a process is drained: replaced by a new release, or the supervisor is stopping. */
+export type DrainReason = 'cutover' | 'stop'
+
+const KINDS = new Set([
+  'listen',
+  'ready',
+  'handoff',
+  'handoff-failed',
+  'drained',
+  'socket',
+  'no-socket',
+  'drain',
+])
+
+export function isRelupMessage<T extends { relup: string }>(message: unknown): message is T {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    typeof (message as { relup?: unknown }).relup === 'string' &&
+    KINDS.has((message as { relup: string }).relup)
+  )
+}
