@@ -9,6 +9,7 @@ import { LockHeldError, StorageAdapterMissingError } from '@relup/publisher'
 import type { Command } from './command.js'
 import { devCommand } from './commands/dev.js'
 import { doctorCommand } from './commands/doctor.js'
+import { gcCommand } from './commands/gc.js'
 import { keygenCommand } from './commands/keygen.js'
 import { packCommand } from './commands/pack.js'
 import { publishCommand } from './commands/publish.js'
@@ -27,6 +28,7 @@ const commands: readonly Command[] = [
   rollbackCommand,
   repairCommand,
   unlockCommand,
+  gcCommand,
   packCommand,
   doctorCommand,
   keygenCommand,

@@ -22,6 +22,12 @@ async function installWithoutOptionalAdapters(): Promise<string> {
   }
   for (const name of ['core', 'artifact', 'storage-fs', 'supervisor'])
     await symlink(join(packages, name), join(scope, name))
+  // The publisher's metrics API (a dependency: a no-op until an SDK is registered).
+  await mkdir(join(dir, 'node_modules', '@opentelemetry'))
+  await symlink(
+    join(packages, 'publisher', 'node_modules', '@opentelemetry', 'api'),
+    join(dir, 'node_modules', '@opentelemetry', 'api'),
+  )
   return dir
 }
 

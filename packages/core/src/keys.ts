@@ -21,6 +21,8 @@ export interface RelupKeys {
   /** Every published hot upgrade (publish and rollback), one document each: what `rollback` picks from. */
   historyPrefix: string
   history(upgradeId: string): string
+  /** What `relup gc` remembers between runs: since when each unreferenced artifact has been seen. */
+  gc: string
 }
 
 function segment(value: string, what: string): string {
@@ -72,5 +74,6 @@ export function relupKeys(app: string, options: { prefix?: string | undefined } 
     machine: (machineId) => `${machinesPrefix}${segment(machineId, 'machineId')}.json`,
     historyPrefix,
     history: (upgradeId) => `${historyPrefix}${segment(upgradeId, 'upgradeId')}.json`,
+    gc: `${prefix}gc.json`,
   }
 }

@@ -11,6 +11,7 @@ export {
 } from './errors.js'
 export { type Logger, quietLogger, silentLogger } from './logger.js'
 export { markerPath, readMarker } from './markerFile.js'
+export { type InstrumentedRuntime, RUNTIME_METER } from './metrics.js'
 export {
   type EngineStats,
   type RelupOptions,

@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { MeterProvider } from '@opentelemetry/api'
 import type { ArchiveLimits } from '@relup/artifact'
 import {
   assertAppName,
@@ -152,6 +153,8 @@ export interface RelupOptions {
   healthCheck?: HealthCheck | undefined
   /** When a candidate on probation is unhealthy: see `HealthThresholds` for each default. */
   health?: Partial<HealthThresholds> | undefined
+  /** Where the runtime's metrics go (see metrics.ts). Default: the global OpenTelemetry meter provider. */
+  meterProvider?: MeterProvider | undefined
 }
 
 export interface ResolvedOptions {
@@ -180,6 +183,7 @@ export interface ResolvedOptions {
   dev: ResolvedDevOptions | null
   healthCheck: HealthCheck | null
   health: HealthThresholds
+  meterProvider: MeterProvider | undefined
 }
 
 /** With a notifier: the safety-net poll and the heartbeat (60 GETs + 6 PUTs an idle machine-hour). */
@@ -272,6 +276,7 @@ export function resolveOptions(options: RelupOptions): ResolvedOptions {
     dev: resolveDevOptions(options.dev),
     healthCheck: resolveHealthCheck(options.healthCheck),
     health: resolveHealth(options.health),
+    meterProvider: options.meterProvider,
   }
 }
 

@@ -22,6 +22,7 @@ import { StartupError } from './errors.js'
 import { watchEventLoop } from './health.js'
 import { acquireMachineLock, type MachineLock } from './machineLock.js'
 import { readMarker } from './markerFile.js'
+import { instrumentRuntime } from './metrics.js'
 import { NoticeListener, resolveNotifier } from './notices.js'
 import {
   baseDigestOf,
@@ -77,6 +78,7 @@ export class Relup extends EventEmitter<RelupEvents> {
     super()
     this.#o = resolveOptions(options)
     this.#versionSource = { app: this.#o.app, currentVsn: () => this.currentVsn() }
+    instrumentRuntime(this, this.#o)
   }
 
   // ---- startup -------------------------------------------------------------------------------
@@ -190,7 +192,8 @@ export class Relup extends EventEmitter<RelupEvents> {
         pollInterval,
         logger,
         check: () => this.checkNow(),
-        onState: (state, name) => this.emit('notifier:state', { state, notifier: name }),
+        onState: (state, name) =>
+          this.emit('notifier:state', { state, notifier: name, connected: state === 'connected' }),
       },
       resolved.owned,
     )
@@ -270,6 +273,7 @@ export class Relup extends EventEmitter<RelupEvents> {
     try {
       const read = await live.reader.read(true)
       this.#storageAnswered()
+      this.emit('poll:completed', { status: read.status, pointer: live.reader.known?.pointer ?? null })
       if (read.status === 'malformed') return await this.#malformed(live, read)
       if (this.#state.startupPending) {
         if (!(await this.#finishStartup(live, read))) return

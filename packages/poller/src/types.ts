@@ -4,6 +4,7 @@
  * import this file; none of them imports the runtime class.
  */
 import type {
+  CurrentPointer,
   EngineStats,
   HealthFigures,
   HotUpgrade,
@@ -102,8 +103,16 @@ export interface RelupEvents {
   'dev:failed': [
     { version: string; serving: string; changed: string[]; error: Error; location: string | null },
   ]
+  /** A poll read the pointer: `ok` (changed), `not-modified`, `not-found` or `malformed`; `pointer` is the one the machine knows now. */
+  'poll:completed': [
+    { status: 'ok' | 'not-modified' | 'not-found' | 'malformed'; pointer: CurrentPointer | null },
+  ]
   'poll:error': [{ error: Error; consecutiveFailures: number }]
   'storage:recovered': [{ downMs: number }]
-  /** The notifier's connection changed state (`disconnected`: upgrades arrive by the safety-net poll until it is back). */
-  'notifier:state': [{ state: NotifierState; notifier: string }]
+  /**
+   * The notifier's connection changed state (`disconnected`: upgrades arrive by the safety-net
+   * poll until it is back); `connected` is `state === 'connected'`, what the
+   * `relup.notifier.connected` gauge reads. Machines without a notifier never emit it.
+   */
+  'notifier:state': [{ state: NotifierState; notifier: string; connected: boolean }]
 }

@@ -1,8 +1,11 @@
 // The public types this package promises (checked by `tsc`, not run).
+
+import type { MeterProvider } from '@opentelemetry/api'
 import type {
   EngineStats as CoreEngineStats,
   Logger as CoreLogger,
   ModuleManifest,
+  NotifierState,
   RelupError,
   UpgradeStats,
 } from '@relup/core'
@@ -41,3 +44,13 @@ expectTypeOf<Awaited<ReturnType<typeof createSwapEngine>>>().toMatchTypeOf<Upgra
 expectTypeOf<RelupOptions['dev']>().toEqualTypeOf<boolean | DevOptions | undefined>()
 expectTypeOf<RelupEvents['dev:reloaded'][0]['stats']>().toEqualTypeOf<CoreEngineStats>()
 expectTypeOf<RelupEvents['dev:failed'][0]['location']>().toEqualTypeOf<string | null>()
+// Metrics: where they go, and the events they read.
+expectTypeOf<RelupOptions['meterProvider']>().toEqualTypeOf<MeterProvider | undefined>()
+expectTypeOf<RelupEvents['notifier:state'][0]>().toEqualTypeOf<{
+  state: NotifierState
+  notifier: string
+  connected: boolean
+}>()
+expectTypeOf<RelupEvents['poll:completed'][0]['status']>().toEqualTypeOf<
+  'ok' | 'not-modified' | 'not-found' | 'malformed'
+>()

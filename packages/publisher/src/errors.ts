@@ -119,3 +119,17 @@ export function describeProblem(problem: ReleaseProblem): string {
     .join(':')
   return at === '' ? problem.message : `${at}: ${problem.message}`
 }
+
+/** The artifact a publish uploaded (or reuses) was removed before the pointer moved: nothing was rolled out. */
+export class ArtifactGoneError extends RelupError {
+  static readonly code = 'ERR_RELUP_ARTIFACT_GONE'
+  readonly key: string
+  constructor(app: string, key: string) {
+    super(
+      ArtifactGoneError.code,
+      `${key} was removed from storage while this publish waited for the deploy lock (a \`relup gc --app ${app}\` ` +
+        'ran meanwhile?), so the pointer was not moved and no machine is affected. Publish again: the artifact is uploaded anew.',
+    )
+    this.key = key
+  }
+}

@@ -12,6 +12,7 @@ export {
 export { type DoctorProbe, type ProbeVerdict, runDoctor, storageReady } from './doctor.js'
 export {
   ArtifactCorruptError,
+  ArtifactGoneError,
   CancelledError,
   describeProblem,
   LockHeldError,
@@ -29,6 +30,15 @@ export {
   machineState,
   readFleetStatus,
 } from './fleet.js'
+export {
+  DEFAULT_KEEP,
+  DEFAULT_ORPHAN_GRACE_MS,
+  type GcOptions,
+  type GcOutcome,
+  gc,
+  type KeepReason,
+  type KeptUpgrade,
+} from './gc.js'
 export { publishHistory } from './history.js'
 export {
   type AcquireLockOptions,
@@ -43,6 +53,7 @@ export {
   whoAmI,
 } from './lock.js'
 export { isMinorityBase, type OtherBaseMachine } from './machines.js'
+export { type DeployOperation, PUBLISHER_METER } from './metrics.js'
 export { type PointerState, readPointerState } from './pointer.js'
 export { type PublishOptions, publish } from './publish.js'
 export { type CheckHotCodeOptions, checkHotCode, manifestToPublish } from './releaseCheck.js'

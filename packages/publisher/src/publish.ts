@@ -12,7 +12,9 @@ import { ConfigError, type ModuleManifest, newHotUpgrade, relupKeys, type Storag
 import type { ReleaseCheck } from '@relup/swap'
 import { cancelled, throwIfCancelled } from './cancellation.js'
 import { collectWarnings, deploy, requireCapabilities, type Warnings, withLock } from './deploy.js'
+import { gcAfterPublish, requireStoredArtifact } from './gc.js'
 import { whoAmI } from './lock.js'
+import { measureDeploy } from './metrics.js'
 import { readPointer } from './pointer.js'
 import { checkHotCode, manifestToPublish } from './releaseCheck.js'
 import { checkRolloutOptions } from './rollout.js'
@@ -34,6 +36,11 @@ export interface PublishOptions extends DeployOptions {
    * versions: see `checkHotCode`). The manifest then records no host package versions.
    */
   skipChecks?: boolean | undefined
+  /**
+   * The retention policy (`gc`) once the publish is done (default on, keeping `DEFAULT_KEEP`
+   * publishes); false skips it. A failure there is a warning, never a failed publish.
+   */
+  gc?: boolean | { keep?: number | undefined } | undefined
 }
 
 async function defaultVersion(dir: string, sha256: string): Promise<string> {
@@ -118,7 +125,11 @@ async function uploadArtifact(
   throw new Error(`${key} kept changing while uploading it; try again`)
 }
 
-export async function publish(options: PublishOptions): Promise<PublishOutcome> {
+export function publish(options: PublishOptions): Promise<PublishOutcome> {
+  return measureDeploy('publish', options, () => publishOnce(options))
+}
+
+async function publishOnce(options: PublishOptions): Promise<PublishOutcome> {
   const started = performance.now()
   const { storage, reporter, signal } = options
   const warnings = collectWarnings(reporter)
@@ -175,7 +186,7 @@ export async function publish(options: PublishOptions): Promise<PublishOutcome> 
     // The artifact is in storage (or the publish failed): the local copy is not needed while waiting.
     await rm(packed.path, { force: true })
   }
-  return withLock(options, keys, `publish ${version}`, warnings, async (lock) => {
+  const outcome = await withLock(options, keys, `publish ${version}`, warnings, async (lock) => {
     let hot = newHotUpgrade({
       version,
       sourceRef: options.sourceRef ?? `sha256:${packed.sha256}`,
@@ -185,6 +196,9 @@ export async function publish(options: PublishOptions): Promise<PublishOutcome> 
       publishedBy: whoAmI(),
     })
     if (options.sign) hot = signHotUpgrade(hot, options.sign)
+    await requireStoredArtifact(storage, hot.artifact, options.app)
     return deploy({ hot }, options, keys, lock, { started, artifactReused, warnings })
   })
+  await gcAfterPublish(options, options.gc, (message) => warnings.warn(message))
+  return outcome
 }

@@ -10,6 +10,7 @@ import { collectWarnings, deploy, requireCapabilities, withLock } from './deploy
 import { ArtifactCorruptError, NothingToRollBackError } from './errors.js'
 import { publishHistory } from './history.js'
 import { whoAmI } from './lock.js'
+import { measureDeploy } from './metrics.js'
 import { readPointer } from './pointer.js'
 import { checkRolloutOptions } from './rollout.js'
 import { checkStoredArtifact, describeCorruption } from './storedArtifact.js'
@@ -50,7 +51,11 @@ function pickTarget(
   )
 }
 
-export async function rollback(options: RollbackOptions): Promise<RollbackOutcome> {
+export function rollback(options: RollbackOptions): Promise<RollbackOutcome> {
+  return measureDeploy('rollback', options, () => rollbackOnce(options))
+}
+
+async function rollbackOnce(options: RollbackOptions): Promise<RollbackOutcome> {
   const started = performance.now()
   const { storage, app } = options
   const warnings = collectWarnings(options.reporter)

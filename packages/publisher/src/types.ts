@@ -1,5 +1,6 @@
 /** What publish and rollback share: their options, how they report progress, what they return. */
 import type { KeyObject } from 'node:crypto'
+import type { MeterProvider } from '@opentelemetry/api'
 import type { HotUpgrade, MachineResult, Notifier, Storage } from '@relup/core'
 import type { ReplacedLock } from './lock.js'
 import type { OtherBaseMachine } from './machines.js'
@@ -64,6 +65,8 @@ export interface DeployOptions {
    * with `expect`.
    */
   rollout?: RolloutOptions | 'auto' | undefined
+  /** Where the publish's metrics go (see metrics.ts). Default: the global OpenTelemetry meter provider. */
+  meterProvider?: MeterProvider | undefined
 }
 
 /** What a publish resolves with; `U` is `HotUpgrade | null` for a rollback (`RollbackOutcome`). */

@@ -1,4 +1,6 @@
 // The public types this package promises (checked by `tsc`, not run).
+
+import type { MeterProvider } from '@opentelemetry/api'
 import type {
   CurrentPointer,
   HotUpgrade,
@@ -12,6 +14,10 @@ import type {
   BreakLockOutcome,
   DoctorProbe,
   FleetStatus,
+  GcOptions,
+  GcOutcome,
+  gc,
+  KeepReason,
   MachineOutcome,
   MachineState,
   OpenStorageOptions,
@@ -64,3 +70,16 @@ expectTypeOf<BreakLockOutcome['status']>().toEqualTypeOf<
   'removed' | 'removed-unreadable' | 'free' | 'changed'
 >()
 expectTypeOf<DoctorProbe['verdict']>().toEqualTypeOf<'ok' | 'missing' | 'BROKEN'>()
+
+// Retention and metrics.
+expectTypeOf<typeof gc>().toEqualTypeOf<(options: GcOptions) => Promise<GcOutcome>>()
+expectTypeOf<GcOutcome['deleted']>().toEqualTypeOf<{
+  history: string[]
+  results: string[]
+  artifacts: string[]
+}>()
+expectTypeOf<KeepReason>().toEqualTypeOf<
+  'stable' | 'candidate' | 'recent' | 'machine' | 'rollback' | 'cold'
+>()
+expectTypeOf<PublishOptions['gc']>().toEqualTypeOf<boolean | { keep?: number | undefined } | undefined>()
+expectTypeOf<PublishOptions['meterProvider']>().toEqualTypeOf<MeterProvider | undefined>()

@@ -354,7 +354,10 @@ export function fsStorage(options: FsStorageOptions): FsStorage {
             if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return DELETED
             throw error
           }
-          await syncDirectory(dirname(path))
+          // A concurrent delete of the folder's last other object may have pruned it already.
+          await syncDirectory(dirname(path)).catch((error: unknown) => {
+            if (errorCode(error) !== 'ENOENT') throw error
+          })
           await pruneEmptyFolders(dirname(path))
           return DELETED
         })

@@ -23,6 +23,7 @@ Options:
   --base-ref <ref>      the cold build it applies to (default: the pointer's base)
   --source-ref <ref>    what it was built from, e.g. a commit (default: sha256:<artifact>)
   --skip-checks         publish without the checks (no host package versions are recorded)
+  --no-gc               skip the retention policy run after the publish (see \`relup gc --help\`)
   --cold                a cold release instead: <dir> is the whole built app with its production
                         node_modules, started as a new process by machines under \`relup run
                         --app\` (see relup run --help); needs --command "node server.js"
@@ -44,6 +45,7 @@ is held; 130/143 cancelled by Ctrl-C/SIGTERM (the lock is released, temporary fi
     'base-ref': { type: 'string' },
     'source-ref': { type: 'string' },
     'skip-checks': { type: 'boolean' },
+    'no-gc': { type: 'boolean' },
     cold: { type: 'boolean' },
     'cold-dir': { type: 'string' },
     command: { type: 'string' },
@@ -74,6 +76,7 @@ is held; 130/143 cancelled by Ctrl-C/SIGTERM (the lock is released, temporary fi
       baseRef: input.string('base-ref'),
       sourceRef: input.string('source-ref'),
       skipChecks: input.flag('skip-checks'),
+      gc: !input.flag('no-gc'),
     }).catch((error: unknown) => {
       if (error instanceof ReleaseCheckError) return error
       throw error
