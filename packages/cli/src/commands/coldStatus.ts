@@ -82,8 +82,8 @@ export function coldProblems(cold: ColdStatus): string[] {
   return problems
 }
 
-/** The `cold` line under the hot pointer, and the machines' cold results. */
-export function printColdStatus(out: Output, cold: ColdStatus): void {
+/** The `cold` line under the hot pointer, and every machine's cold release and result. */
+export function printColdStatus(out: Output, cold: ColdStatus, machineIds: readonly string[]): void {
   if (cold.problem) {
     out.line(`cold     CORRUPT: ${cold.problem}`)
     return
@@ -96,7 +96,7 @@ export function printColdStatus(out: Output, cold: ColdStatus): void {
       `${release.reason ? ` · ${release.reason}` : ''}`,
   )
   const running = new Map(cold.machines.map((m) => [m.machineId, m]))
-  const ids = [...new Set([...cold.results.map((r) => r.machineId), ...running.keys()])].sort()
+  const ids = [...new Set([...machineIds, ...cold.results.map((r) => r.machineId)])].sort()
   if (ids.length === 0) return
   out.line()
   out.line(

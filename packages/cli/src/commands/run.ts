@@ -90,17 +90,11 @@ function parseMs(flag: string, value: string | undefined): number | undefined {
 
 /** relup's flags come first; the command starts at `--` or at the first word that is not a flag. */
 function splitArgv(argv: string[]): { own: string[]; command: string[] } {
-  const takesValue = new Set([
-    '--port',
-    '--ready-timeout',
-    '--drain-timeout',
-    '--app',
-    '--storage',
-    '--prefix',
-    '--machine-id',
-    '--releases-dir',
-    '--poll-interval',
-  ])
+  const takesValue = new Set(
+    Object.entries(FLAGS)
+      .filter(([, spec]) => spec.type === 'string')
+      .map(([name]) => `--${name}`),
+  )
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i]!
     if (token === '--') return { own: argv.slice(0, i), command: argv.slice(i + 1) }

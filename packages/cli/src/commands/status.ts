@@ -174,7 +174,11 @@ function printStatus(
           ? `lock     held by ${lock.owner} since ${lock.acquiredAt} (${lock.purpose}), expires ${lock.expiresAt}`
           : 'lock     free',
     )
-    printColdStatus(out, cold)
+    printColdStatus(
+      out,
+      cold,
+      machines.filter((m) => isMachineRecent(m)).map((m) => m.machineId),
+    )
     out.line()
     if (machines.length === 0) out.line('no machine has reported yet')
     else
