@@ -51,11 +51,14 @@ export const statusCommand = defineCommand({
 The pointer (base, hot version, published when and by whom), the deploy lock, and every
 machine's version, fingerprint, last result and when it was last seen. Machines that are
 behind, failed or degraded (old instances failed to dispose: restart when convenient) are
-flagged, and so are live machines on another base than the pointer's.
+flagged, and so are live machines on another base than the pointer's. With cold releases
+(relup publish --cold), the cold release (version, id, published when and by whom, signed) and
+each machine's cold release (from its base, cold-<releaseId>) and result.
 
 Exit code 0 when the fleet runs what the pointer says; 1 when a machine FAILED or is BEHIND,
-the pointer is corrupt (run \`relup repair\`) or the lock unreadable (run \`relup unlock\`), so it
-can gate a CI step. DEGRADED, OLDER BASE, STOPPED and not-seen-recently machines do not change
+the pointer is corrupt (run \`relup repair\`) or the lock unreadable (run \`relup unlock\`), a
+machine failed the current cold release or cold.json is corrupt (publish a cold release again),
+so it can gate a CI step. DEGRADED, OLDER BASE, STOPPED and not-seen-recently machines do not change
 it. During a staged rollout it also shows the candidate, its plan and wave, and each machine of
 the wave with its result and health figures (CANDIDATE: it runs the candidate).
 
