@@ -219,17 +219,21 @@ async function versionOf(dir: string): Promise<string | undefined> {
  * Why a hot upgrade of `hotDir` would be refused by the machines as restart-required, so that it
  * must go as a cold release: a native addon added, changed or removed (or required by a module
  * the upgrade evaluates again), or a host package (a dependency the hot code imports) at another
- * version than the one the machines run. Empty when a hot upgrade would do; other problems
- * (a syntax error) are left for the hot publish to report.
+ * version than the one the machines run (the pointer's hot upgrade on the same base says which).
+ * Empty when a hot upgrade would do; other problems (a syntax error) are left for the hot publish
+ * to report.
  */
 export async function reasonsForCold(
   storage: Storage,
   app: string,
   prefix: string | undefined,
   hotDir: string,
+  /** The base the hot upgrade is for, when not the pointer's: then no release of it is known. */
+  baseRef?: string | undefined,
 ): Promise<string[]> {
   const state = await readPointerState(storage, relupKeys(app, { prefix }))
-  const previous = state.status === 'ok' ? (state.pointer.hot?.manifest ?? undefined) : undefined
+  const sameBase = state.status === 'ok' && (baseRef === undefined || state.pointer.baseRef === baseRef)
+  const previous = sameBase ? (state.pointer.hot?.manifest ?? undefined) : undefined
   try {
     const check = await checkHotCode(hotDir, { previous })
     const before = previous?.hostPackages ?? {}

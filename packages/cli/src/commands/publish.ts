@@ -79,7 +79,7 @@ is held; 130/143 cancelled by Ctrl-C/SIGTERM (the lock is released, temporary fi
     const coldDir = input.string('cold-dir')
     const reasons = input.flag('skip-checks')
       ? []
-      : await reasonsForCold(input.storage, input.app, input.prefix, dir)
+      : await reasonsForCold(input.storage, input.app, input.prefix, dir, input.string('base-ref'))
     if (reasons.length > 0) {
       if (coldDir === undefined) return needsCold(input.out, input.app, dir, reasons)
       input.out.line(`a hot upgrade of ${dir} would be refused by the machines:`)
