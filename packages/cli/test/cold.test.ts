@@ -110,5 +110,12 @@ describe('relup publish --cold-dir', () => {
       needsCold: true,
       reasons: [expect.stringMatching(/dependency dep 1\.0\.0 → 2\.0\.0/)],
     })
+    // For another base no release is known to compare with: a hot upgrade of that base.
+    const other = spawnRelup(['publish', join(app, 'hot'), ...flags, '--base-ref', 'image-2', '--no-wait'])
+    expect((await other.exited).code).toBe(0)
+    expect(await pointerOf(storage)).toMatchObject({
+      baseRef: 'image-2',
+      hot: { manifest: { hostPackages: { dep: '2.0.0' } } },
+    })
   }, 30_000)
 })
