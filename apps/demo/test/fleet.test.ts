@@ -11,13 +11,13 @@
  */
 import { cp, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fingerprint } from '@relup/core'
+import { fingerprint, relupKeys } from '@relup/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DemoServer } from '../src/demoProcess.js'
 import { hotDir } from '../src/paths.js'
 import type { CliRun } from '../src/relupCli.js'
 import { type FleetBackend, fileBackend, s3Backend } from './fleet/backends.js'
-import { Fleet, until } from './fleet/fleet.js'
+import { APP, Fleet, until } from './fleet/fleet.js'
 import { describeRun, getJson, increment } from './helpers.js'
 
 const OLD_BASE = 'img-1'
@@ -211,11 +211,27 @@ describe.each([fileBackend, s3Backend])('a fleet of three machines on $name', (k
     expect(results.filter((r) => r.upgradeId === published.rollback).map((r) => r.machineId)).toEqual(FLEET)
   })
 
-  it('two publishes started at the same moment: one proceeds, the other exits 3 and names the holder', async () => {
-    const [a, b] = await Promise.all([
-      fleet!.publish('v3', { expect: 3, env: { RELUP_PUBLISHER: 'ci-a' } }),
-      fleet!.publish('v3', { expect: 3, env: { RELUP_PUBLISHER: 'ci-b' } }),
-    ])
+  it('a publish started while another holds the lock exits 3 and names the holder; the first proceeds', async () => {
+    // The first holds the lock while it waits for the fleet: one machine is paused (SIGSTOP) until
+    // the second has given up, so the two always meet at the lock (the create-only race of two
+    // publishers taking it at the same instant is tested in @relup/publisher).
+    const paused = machines[2]!
+    paused.child.kill('SIGSTOP')
+    let first: Promise<CliRun>
+    let b: CliRun
+    try {
+      first = fleet!.publish('v3', { expect: 3, env: { RELUP_PUBLISHER: 'ci-a' } })
+      await until(
+        async () => (await backend!.storage.get(relupKeys(APP).lock)).status === 'ok',
+        (held) => held,
+        15_000,
+        5,
+      )
+      b = await fleet!.publish('v3', { expect: 3, env: { RELUP_PUBLISHER: 'ci-b' } })
+    } finally {
+      paused.child.kill('SIGCONT')
+    }
+    const a = await first
     expect([a.code, b.code].sort(), explain(a, b)).toEqual([0, 3])
     const [winner, loser, holder] = a.code === 0 ? [a, b, 'ci-a'] : [b, a, 'ci-b']
     expect(loser.json).toEqual({

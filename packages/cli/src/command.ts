@@ -5,8 +5,8 @@
  * closing it however the command ends; for a cancellable command, turn SIGINT/SIGTERM into a
  * cancellation (exit 130/143). Advice that says `--app <app>` names the app.
  */
-import { isRelupError, type Storage } from '@relup/core'
-import { CancelledError, DEFAULT_STORAGE, openStorage } from '@relup/publisher'
+import { isRelupError, type Notifier, type Storage } from '@relup/core'
+import { CancelledError, DEFAULT_STORAGE, openNotifierUrl, openStorage } from '@relup/publisher'
 import { type FlagValues, type GLOBAL_OPTIONS, type OptionSpec, parse, requireApp } from './args.js'
 import { cancelOnSignals } from './cancel.js'
 import type { Io, Output } from './output.js'
@@ -29,6 +29,8 @@ export interface CommandInput<F extends OptionSpec = Record<never, never>> {
   prefix: string | undefined
   /** Aborted on SIGINT/SIGTERM (cancellable commands only). */
   signal: AbortSignal | undefined
+  /** `--notify` or `RELUP_NOTIFY`, opened (commands with `notifies` only); closed after `run`. */
+  notifier: Notifier | undefined
 }
 
 export interface CommandSpec<F extends OptionSpec, A extends boolean, S extends boolean> {
@@ -44,6 +46,8 @@ export interface CommandSpec<F extends OptionSpec, A extends boolean, S extends 
   needsStorage?: S
   /** SIGINT/SIGTERM abort `input.signal`; a `CancelledError` then exits 130/143. */
   cancellable?: boolean
+  /** Takes `--notify <url>` (or `RELUP_NOTIFY`): `input.notifier`, told after each pointer move. */
+  notifies?: boolean
   run(
     input: CommandInput<F> &
       (A extends true ? { app: string } : unknown) &
@@ -71,7 +75,10 @@ export function defineCommand<
     summary: spec.summary,
     help: spec.help,
     async run(argv, { io, out }) {
-      const { values, positionals } = parse(argv, spec.flags ?? {})
+      const flags = spec.notifies
+        ? { ...spec.flags, notify: { type: 'string' } as const }
+        : (spec.flags ?? {})
+      const { values, positionals } = parse(argv, flags)
       if (values.help) {
         out.line(spec.help)
         return 0
@@ -80,9 +87,22 @@ export function defineCommand<
       const app = spec.needsApp ? requireApp(input.string('app'), io.env) : undefined
       const url = input.string('storage') ?? io.env.RELUP_STORAGE ?? DEFAULT_STORAGE
       const storage = spec.needsStorage ? await openStorage(url, { cwd: io.cwd, env: io.env }) : undefined
+      const notifyUrl = spec.notifies ? (input.string('notify') ?? io.env.RELUP_NOTIFY) : undefined
+      const notifier = notifyUrl
+        ? await openNotifierUrl(notifyUrl).catch(async (error: unknown) => {
+            await storage?.close?.()
+            throw error
+          })
+        : undefined
       const cancel = spec.cancellable ? cancelOnSignals(out) : undefined
       try {
-        return await spec.run({ ...input, app, storage, signal: cancel?.signal } as unknown as Input)
+        return await spec.run({
+          ...input,
+          app,
+          storage,
+          notifier,
+          signal: cancel?.signal,
+        } as unknown as Input)
       } catch (error) {
         if (cancel?.received && error instanceof CancelledError) {
           out.error(error.message)
@@ -91,6 +111,7 @@ export function defineCommand<
         throw app ? namingApp(error, app) : error
       } finally {
         cancel?.dispose()
+        await notifier?.close()
         await storage?.close?.()
       }
     },
@@ -123,5 +144,6 @@ function inputOf(values: FlagValues, positionals: string[], io: Io, out: Output)
     flag: (name) => values[name] === true,
     prefix: string('prefix'),
     signal: undefined,
+    notifier: undefined,
   }
 }

@@ -46,6 +46,24 @@ export {
   summarizeMismatches,
 } from './manifest.js'
 export { type LocalMarker, localMarkerSchema, parseLocalMarker } from './marker.js'
+export {
+  encodeNotice,
+  type NoticeHandlers,
+  type NoticeReason,
+  type Notifier,
+  NotifierAdapterMissingError,
+  NotifierError,
+  type NotifierModule,
+  type NotifierState,
+  type NotifierSubscription,
+  type NotifierUrlOptions,
+  notifierPackageFor,
+  openNotifier,
+  type PointerNotice,
+  parseNotice,
+  pointerNotice,
+  redactUrl,
+} from './notifier.js'
 export { SHA256_HEX } from './patterns.js'
 export {
   type ArtifactRef,

@@ -46,6 +46,11 @@ export interface MachineRecord {
   heartbeatMs?: number | undefined
   /** How often the machine reads the pointer: a live machine acknowledges a new upgrade within about this long. */
   pollIntervalMs?: number | undefined
+  /**
+   * The machine subscribes to a notifier: once a publisher's notice reached it, it acknowledges
+   * within seconds; `pollIntervalMs` is then only its safety net for missed notices.
+   */
+  notified?: boolean | undefined
   /** Set when the machine stopped cleanly: publishers do not wait for it. */
   stoppedAt?: string | null | undefined
   pid?: number | undefined
@@ -76,6 +81,7 @@ export const machineRecordSchema: Schema<MachineRecord> = object<MachineRecord>(
   lastResult: nullable(lastResultSchema),
   heartbeatMs: optional(number({ min: 0 })),
   pollIntervalMs: optional(number({ min: 0 })),
+  notified: optional(boolean),
   stoppedAt: optional(nullable(isoDate)),
   pid: optional(number({ integer: true, min: 0 })),
   host: optional(string()),

@@ -11,6 +11,12 @@ export {
 } from './errors.js'
 export { type Logger, quietLogger, silentLogger } from './logger.js'
 export { markerPath, readMarker } from './markerFile.js'
-export type { EngineStats, RelupOptions, UpgradeEngine } from './options.js'
+export {
+  type EngineStats,
+  type RelupOptions,
+  SAFETY_NET_HEARTBEAT,
+  SAFETY_NET_POLL,
+  type UpgradeEngine,
+} from './options.js'
 export { Relup, startRelup } from './relup.js'
 export type { LastUpgrade, RelupEvents, RelupState } from './types.js'

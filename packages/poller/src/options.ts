@@ -9,6 +9,8 @@ import {
   type Logger,
   type ModuleManifest,
   manifestDigest,
+  type Notifier,
+  notifierPackageFor,
   type Storage,
 } from '@relup/core'
 import { type DevOptions, type ResolvedDevOptions, resolveDevOptions } from './devOptions.js'
@@ -100,8 +102,18 @@ export interface RelupOptions {
   region?: string | undefined
   /** Key prefix (default `relup/<app>/`). */
   prefix?: string | undefined
-  /** How often to check the pointer, ms (default 1000), with ±10 % jitter. */
+  /**
+   * How often to check the pointer, ms, with ±10 % jitter. Default 1000; with a `notifier`,
+   * 60,000: the poll is then only the safety net for notices lost while the notifier was down.
+   */
   pollInterval?: number | undefined
+  /**
+   * A doorbell that makes the machine check the pointer as soon as a publisher moved it: a
+   * `Notifier` (`redisNotifier`, `natsNotifier`) or its URL (`redis://…`, `nats://…`, loading
+   * `@relup/notifier-redis` / `@relup/notifier-nats`). Default: `RELUP_NOTIFY`, else none.
+   * Notices carry no authority: the machine always reads and validates the pointer itself.
+   */
+  notifier?: Notifier | string | undefined
   /** How long the swap may wait for in-flight calls to drain, ms (default 10,000). */
   suspendTimeout?: number | undefined
   /** Releases and the local marker. Default: `RELUP_STATE_DIR`, else `<tmpdir>/relup/<app>/<machineId>`. */
@@ -122,9 +134,9 @@ export interface RelupOptions {
    * something new is published (default 5: with the default delays, the last within about 40-75 s).
    */
   maxAttempts?: number | undefined
-  /** During a storage outage, polls back off from `pollInterval` up to this many ms (default 15,000). */
+  /** During a storage outage, polls back off from `pollInterval` up to this many ms (default 15,000; 60,000 with a `notifier`). */
   maxPollBackoff?: number | undefined
-  /** How often the machine refreshes `machines/<id>.json`, ms (default 60,000). */
+  /** How often the machine refreshes `machines/<id>.json`, ms (default 60,000; 600,000 with a `notifier`, so an idle machine costs under 72 requests an hour). */
   heartbeatInterval?: number | undefined
   /** How long the startup replay keeps trying to reach storage before giving up, ms (default 30,000). */
   startupTimeout?: number | undefined
@@ -151,6 +163,8 @@ export interface ResolvedOptions {
   region: string | null
   prefix: string | undefined
   pollInterval: number
+  /** The notifier, or the URL to open it from at `start()`; null without one. */
+  notifier: Notifier | string | null
   suspendTimeout: number
   stateDir: string
   trustedKeys: (string | KeyObject)[]
@@ -167,6 +181,10 @@ export interface ResolvedOptions {
   healthCheck: HealthCheck | null
   health: HealthThresholds
 }
+
+/** With a notifier: the safety-net poll and the heartbeat (60 GETs + 6 PUTs an idle machine-hour). */
+export const SAFETY_NET_POLL = 60_000
+export const SAFETY_NET_HEARTBEAT = 600_000
 
 const positive = (name: string, value: number | undefined, fallback: number) => {
   const v = value ?? fallback
@@ -216,6 +234,14 @@ export function resolveOptions(options: RelupOptions): ResolvedOptions {
       `onStartupFailure must be 'base' or 'throw', got ${JSON.stringify(onStartupFailure)}`,
     )
   }
+  const notifier = options.notifier ?? env('RELUP_NOTIFY') ?? null
+  if (typeof notifier === 'string')
+    notifierPackageFor(notifier) // an unknown scheme fails here, not at start()
+  else if (notifier !== null && typeof notifier.subscribe !== 'function')
+    throw new ConfigError(
+      'notifier',
+      'notifier must be a Notifier (redisNotifier, natsNotifier) or a URL such as redis://host:6379 or nats://host:4222',
+    )
   return {
     app: options.app,
     storage: options.storage,
@@ -224,7 +250,8 @@ export function resolveOptions(options: RelupOptions): ResolvedOptions {
     machineId,
     region: options.region ?? env('FLY_REGION') ?? null,
     prefix: options.prefix,
-    pollInterval: positive('pollInterval', options.pollInterval, 1000),
+    pollInterval: positive('pollInterval', options.pollInterval, notifier ? SAFETY_NET_POLL : 1000),
+    notifier,
     suspendTimeout: positive('suspendTimeout', options.suspendTimeout, 10_000),
     stateDir: options.stateDir ?? env('RELUP_STATE_DIR') ?? join(tmpdir(), 'relup', options.app, machineId),
     trustedKeys: options.trustedKeys ?? [],
@@ -234,8 +261,13 @@ export function resolveOptions(options: RelupOptions): ResolvedOptions {
     retryBaseDelay: positive('retryBaseDelay', options.retryBaseDelay, 5000),
     retryMaxDelay: positive('retryMaxDelay', options.retryMaxDelay, 300_000),
     maxAttempts: count('maxAttempts', options.maxAttempts, 5),
-    maxPollBackoff: positive('maxPollBackoff', options.maxPollBackoff, 15_000),
-    heartbeatInterval: positive('heartbeatInterval', options.heartbeatInterval, 60_000),
+    // With a notifier, an outage must not poll more often than the healthy safety net does.
+    maxPollBackoff: positive('maxPollBackoff', options.maxPollBackoff, notifier ? SAFETY_NET_POLL : 15_000),
+    heartbeatInterval: positive(
+      'heartbeatInterval',
+      options.heartbeatInterval,
+      notifier ? SAFETY_NET_HEARTBEAT : 60_000,
+    ),
     startupTimeout: positive('startupTimeout', options.startupTimeout, 30_000),
     dev: resolveDevOptions(options.dev),
     healthCheck: resolveHealthCheck(options.healthCheck),

@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { mkdir } from 'node:fs/promises'
-import { type Decision, decide, isRelupError, relupKeys } from '@relup/core'
+import { type Decision, decide, isRelupError, type Notifier, relupKeys } from '@relup/core'
 import type { AttemptOutcome } from './attempt.js'
 import { backoffDelay, jittered } from './backoff.js'
 import { CandidateGate } from './candidateGate.js'
@@ -22,6 +22,7 @@ import { StartupError } from './errors.js'
 import { watchEventLoop } from './health.js'
 import { acquireMachineLock, type MachineLock } from './machineLock.js'
 import { readMarker } from './markerFile.js'
+import { NoticeListener, resolveNotifier } from './notices.js'
 import {
   baseDigestOf,
   baseReleaseOf,
@@ -62,6 +63,8 @@ export class Relup extends EventEmitter<RelupEvents> {
   #lock: MachineLock | null = null
   #dev: DevLoop | null = null
   #timer: NodeJS.Timeout | null = null
+  /** With a notifier: the subscription whose notices make the runtime check the pointer at once. */
+  #notices: NoticeListener | null = null
   /** The startup replay or the poll in progress: what `stop()` and `checkNow()` wait for. */
   #busy: Promise<unknown> | null = null
   #stopping: Promise<void> | null = null
@@ -102,13 +105,15 @@ export class Relup extends EventEmitter<RelupEvents> {
       return
     }
     warnIfDevIgnored(this.#o)
+    const keys = relupKeys(this.#o.app, { prefix: this.#o.prefix })
+    if (this.#o.notifier !== null) this.#notices = await this.#noticeListener(this.#o.notifier, keys.current)
     const ctx: RuntimeContext = {
       options: this.#o,
       baseRef,
       // Before any upgrade: the engine's manifest is still the base's.
       baseDigest: baseDigestOf(this.#o.engine, logger),
       baseRelease: baseReleaseOf(this.#o.engine),
-      keys: relupKeys(this.#o.app, { prefix: this.#o.prefix }),
+      keys,
       startedAt: new Date(),
       refused: new Set(),
     }
@@ -170,7 +175,25 @@ export class Relup extends EventEmitter<RelupEvents> {
       )
     if (this.#lifecycle() !== 'starting') return // stop() was called meanwhile
     this.#dispatch({ type: 'started' })
+    this.#notices?.start()
     this.#schedule(live, jittered(this.#o.pollInterval))
+  }
+
+  /** A missing adapter package fails `start()`: the notifier was asked for. Its outages never do. */
+  async #noticeListener(notifier: Notifier | string, pointerKey: string): Promise<NoticeListener> {
+    const { logger, pollInterval } = this.#o
+    const resolved = await resolveNotifier(notifier, logger).catch(this.#abandon)
+    return new NoticeListener(
+      {
+        notifier: resolved.notifier,
+        pointerKey,
+        pollInterval,
+        logger,
+        check: () => this.checkNow(),
+        onState: (state, name) => this.emit('notifier:state', { state, notifier: name }),
+      },
+      resolved.owned,
+    )
   }
 
   /**
@@ -394,6 +417,7 @@ export class Relup extends EventEmitter<RelupEvents> {
     this.#dispatch({ type: 'stop' })
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = null
+    await this.#notices?.stop()
     while (this.#busy) await this.#busy.catch(() => {})
     await this.#live?.gate.stop()
     await this.#dev?.stop()

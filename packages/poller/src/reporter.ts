@@ -96,6 +96,7 @@ export class Reporter {
       heartbeatMs: options.heartbeatInterval,
       // A live machine acknowledges a new upgrade (its `pending` result) within about this long.
       pollIntervalMs: options.pollInterval,
+      notified: options.notifier !== null,
       stoppedAt: stoppedAt ? stoppedAt.toISOString() : null,
       pid: process.pid,
       host: hostname(),

@@ -8,6 +8,7 @@ import type {
   HealthFigures,
   HotUpgrade,
   ModuleManifest,
+  NotifierState,
   RelupKeys,
   ResultError,
   UpgradeStats,
@@ -103,4 +104,6 @@ export interface RelupEvents {
   ]
   'poll:error': [{ error: Error; consecutiveFailures: number }]
   'storage:recovered': [{ downMs: number }]
+  /** The notifier's connection changed state (`disconnected`: upgrades arrive by the safety-net poll until it is back). */
+  'notifier:state': [{ state: NotifierState; notifier: string }]
 }

@@ -105,6 +105,7 @@ describe('a candidate on probation', () => {
     expect(done.health).toMatchObject({ windowMs: 400, errors: 0, healthCheck: 'none', reasons: [] })
     expect(done.health!.calls).toBeGreaterThan(10)
     expect(done.health!.elapsedMs).toBeGreaterThanOrEqual(400)
+    await waitFor(() => events.length === 2, 'the passed event (after the result and the pruning)')
     expect(events).toEqual(['started', 'passed'])
     expect(machine.engine.version).toBe('v3')
     expect(machine.relup.getState().lastUpgrade).toMatchObject({ version: 'v3', status: 'completed' })

@@ -14,6 +14,7 @@ import {
   withoutHotUpgrade,
   writeDocument,
 } from '@relup/core'
+import { announceMove } from './announce.js'
 import { throwIfCancelled } from './cancellation.js'
 import { CancelledError, NothingToRollBackError, StorageUnfitError, WriteLostError } from './errors.js'
 import { acquireLock, type HeldLock, type ReplacedLock, releaseLock, verifyLock, whoAmI } from './lock.js'
@@ -142,6 +143,8 @@ async function waitForMachines(
   options: DeployOptions,
   keys: RelupKeys,
   warnings: Warnings,
+  /** The notifier was told of this move: machines that hear it get only `ackTimeoutMs` to acknowledge. */
+  announced: boolean,
 ): Promise<MachineOutcome[]> {
   const { storage, reporter, app } = options
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
@@ -159,6 +162,7 @@ async function waitForMachines(
       timeoutMs,
       pollMs: options.pollMs,
       ackTimeoutMs: options.ackTimeoutMs,
+      announced,
       signal: options.signal,
       onProgress: reporter?.progress,
       onResult: reporter?.result,
@@ -188,6 +192,8 @@ async function waitForMachines(
 
 interface DeployContext {
   started: number
+  /** What the notice says moved the pointer (default `publish`). */
+  reason?: 'publish' | 'rollback' | undefined
   artifactReused: boolean
   warnings: Warnings
 }
@@ -244,6 +250,9 @@ export async function deploy(
   const movedAt = new Date()
   await verifyPointer(storage, keys, written, 'Nothing was waited for.')
   reporter?.step?.(`pointer moved to ${what}`)
+  const reason = context.reason ?? 'publish'
+  const announced = await announceMove(options.notifier, keys.current, written, reason, warnings.warn)
+  if (announced) reporter?.step?.(`announced on ${options.notifier?.name}`)
   const minority = isMinorityBase(onBase.length, otherBases.length)
   if (otherBases.length > 0) warnings.warn(otherBasesWarning(app, baseRef, otherBases, minority, before))
   const ok = (outcomes: MachineOutcome[], missing: number) => {
@@ -292,7 +301,7 @@ export async function deploy(
   }
 
   const count = options.expect ?? expected.length
-  const outcomes = await waitForMachines(hot, expected, count, options, keys, warnings)
+  const outcomes = await waitForMachines(hot, expected, count, options, keys, warnings, announced)
   // The pointer must still be ours: otherwise these results are about an upgrade no longer live.
   await retryTransient(
     () => verifyPointer(storage, keys, written, 'The results above are not what is live.'),
@@ -341,6 +350,7 @@ async function deployStaged(
     return startCandidate(current, hot, rollout, setBy.setBy)
   })
   await verifyPointer(storage, keys, written, 'Nothing was waited for.')
+  await announceMove(options.notifier, keys.current, written, 'rollout', context.warnings.warn)
   reporter?.step?.(
     `pointer holds ${hot.version} (upgrade ${hot.upgradeId}) as the candidate of a staged rollout; ${written.hot ? `${written.hot.version}` : 'the base code'} stays the stable release`,
   )

@@ -1,4 +1,5 @@
 export type { HostImport, ReleaseCheck, ReleaseProblem } from '@relup/swap'
+export { announceMove, openNotifierUrl } from './announce.js'
 export {
   ColdReleaseError,
   coldResults,

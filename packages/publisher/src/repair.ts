@@ -12,12 +12,14 @@ import {
   initialPointer,
   isMachineRecent,
   type MachineRecord,
+  type Notifier,
   PREVIOUS_BASES_LIMIT,
   RelupError,
   relupKeys,
   type Storage,
   writeDocument,
 } from '@relup/core'
+import { announceMove } from './announce.js'
 import { collectWarnings, withLock } from './deploy.js'
 import { ArtifactCorruptError } from './errors.js'
 import { publishHistory } from './history.js'
@@ -41,6 +43,8 @@ export interface RepairOptions {
   force?: boolean | undefined
   lockTtlMs?: number | undefined
   reporter?: Reporter | undefined
+  /** Told once the repaired pointer is written (a failed announce is a warning). */
+  notifier?: Notifier | undefined
 }
 
 /** What a live machine will do once it reads the repaired pointer. */
@@ -190,6 +194,7 @@ export async function repair(options: RepairOptions): Promise<RepairOutcome> {
         'the pointer changed while repairing it (a machine booted, or someone else wrote it): run `relup status`, then repair again if it is still needed',
       )
     await verifyPointer(storage, keys, pointer, 'The repair did not take.')
+    await announceMove(options.notifier, keys.current, pointer, 'repair', warnings.warn)
     return result({ status: 'repaired', pointer, baseFrom, skipped, replacedLock: lock.replaced })
   })
 }

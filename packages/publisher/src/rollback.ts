@@ -69,7 +69,11 @@ export async function rollback(options: RollbackOptions): Promise<RollbackOutcom
         `${app} already runs the base code of ${pointer.baseRef}: nothing to roll back`,
       )
     return withLock(options, keys, 'rollback to base', warnings, (lock) =>
-      deploy({ base: pointer.baseRef }, options, keys, lock, { ...context, artifactReused: false }),
+      deploy({ base: pointer.baseRef }, options, keys, lock, {
+        ...context,
+        artifactReused: false,
+        reason: 'rollback',
+      }),
     )
   }
 
@@ -109,6 +113,6 @@ export async function rollback(options: RollbackOptions): Promise<RollbackOutcom
       publishedBy: whoAmI(),
     })
     if (options.sign) hot = signHotUpgrade(hot, options.sign)
-    return deploy({ hot }, options, keys, lock, context)
+    return deploy({ hot }, options, keys, lock, { ...context, reason: 'rollback' })
   })
 }

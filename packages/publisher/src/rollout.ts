@@ -27,6 +27,7 @@ import {
   withoutCandidate,
   withRollout,
 } from '@relup/core'
+import { announceMove } from './announce.js'
 import { sleep } from './cancellation.js'
 import { readMachineRecords, splitByBase } from './machines.js'
 import { movePointer, readPointer } from './pointer.js'
@@ -162,10 +163,11 @@ export async function driveRollout(
       return { outcomes: [...outcomes.values()], report }
     }
     if (rollout.wave >= rollout.plan.length - 1) {
-      await movePointer(storage, keys, (current) => {
+      const promoted = await movePointer(storage, keys, (current) => {
         if (current?.candidate?.upgrade.upgradeId !== hot.upgradeId) throw lost(current)
         return promoteCandidate(current, { setBy })
       })
+      await announce(options, keys, promoted)
       reporter?.step?.(`every wave passed: ${hot.version} is the stable release of the fleet`)
       report.state = 'promoted'
       return { outcomes: [...outcomes.values()], report }
@@ -178,10 +180,11 @@ export async function driveRollout(
       threshold: waveThreshold(rollout.plan[next]!, ids, hot.upgradeId, rollout.threshold),
       waveStartedAt: new Date().toISOString(),
     }
-    await movePointer(storage, keys, (current) => {
+    const moved = await movePointer(storage, keys, (current) => {
       if (current?.candidate?.upgrade.upgradeId !== hot.upgradeId) throw lost(current)
       return withRollout(current, widened, { setBy })
     })
+    await announce(options, keys, moved)
     rollout = widened
   }
 }
@@ -206,10 +209,18 @@ async function halt(
     return withoutCandidate(current, { bad: true }, { setBy })
   })
   report.state = 'halted'
+  await announce(options, keys, halted)
   reporter?.step?.(
     `the pointer is back on ${halted.hot ? `${halted.hot.version} (upgrade ${halted.hot.upgradeId})` : 'the base code'}; upgrade ${hot.upgradeId} is marked bad; waiting for ${wave.length} machine(s) to revert`,
   )
   report.revertMs = await waitForStable(storage, keys, wave, halted, options)
+}
+
+/** Ring the notifier (if any) after a rollout move: machines of the new wave read the pointer at once. */
+export function announce(options: DeployOptions, keys: RelupKeys, pointer: CurrentPointer): Promise<boolean> {
+  return announceMove(options.notifier, keys.current, pointer, 'rollout', (message) =>
+    options.reporter?.warn?.(message),
+  )
 }
 
 /** Resolves with how long it took for every machine of `wave` to run the pointer's stable release (null: timed out). */

@@ -22,7 +22,7 @@ import { NothingToRollBackError } from './errors.js'
 import { whoAmI } from './lock.js'
 import { readMachineRecords, splitByBase } from './machines.js'
 import { movePointer, readPointer } from './pointer.js'
-import { driveRollout, type RolloutReport, waitForStable } from './rollout.js'
+import { announce, driveRollout, type RolloutReport, waitForStable } from './rollout.js'
 import type { DeployOptions, PublishOutcome } from './types.js'
 
 export interface RolloutMachine {
@@ -156,6 +156,7 @@ export async function abortRollout(options: DeployOptions): Promise<PublishOutco
         throw new NothingToRollBackError('the rollout ended meanwhile; nothing to abort')
       return withoutCandidate(current, { bad: true }, { setBy: `publisher:${whoAmI()}` })
     })
+    await announce(options, keys, written)
     reporter?.step?.(
       `aborted the rollout of ${hot.version}: the pointer is on ${written.hot ? written.hot.version : 'the base code'}; waiting for ${wave.length} machine(s) to revert`,
     )

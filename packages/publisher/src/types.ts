@@ -1,6 +1,6 @@
 /** What publish and rollback share: their options, how they report progress, what they return. */
 import type { KeyObject } from 'node:crypto'
-import type { HotUpgrade, MachineResult, Storage } from '@relup/core'
+import type { HotUpgrade, MachineResult, Notifier, Storage } from '@relup/core'
 import type { ReplacedLock } from './lock.js'
 import type { OtherBaseMachine } from './machines.js'
 import type { RolloutOptions, RolloutReport } from './rollout.js'
@@ -45,6 +45,11 @@ export interface DeployOptions {
   /** Lock expiry, ms (default: the wait timeout + 60 s). */
   lockTtlMs?: number | undefined
   reporter?: Reporter | undefined
+  /**
+   * Told once the pointer moved, so machines with the same notifier read it at once
+   * (`openNotifierUrl('redis://…')`). A failed announce is a warning; the caller closes it.
+   */
+  notifier?: Notifier | undefined
   /** Results poll interval while waiting, ms (default 500). */
   pollMs?: number | undefined
   /**

@@ -42,8 +42,18 @@ export const DEFAULT_ACK_TIMEOUT_MS = 15_000
 /** The poll interval assumed for a machine whose record does not say (written before relup 0.1). */
 const UNKNOWN_POLL_INTERVAL_MS = 10_000
 
-/** A machine's grace to acknowledge: `ackTimeoutMs` or three of its poll intervals, whichever is longer. */
-export function ackGraceMs(record: MachineRecord, ackTimeoutMs = DEFAULT_ACK_TIMEOUT_MS): number {
+/**
+ * A machine's grace to acknowledge: `ackTimeoutMs` or three of its poll intervals, whichever is
+ * longer; only `ackTimeoutMs` for a machine that hears a notifier the publisher just told
+ * (`announced`), since its slow poll is only a safety net. A machine counted absent that
+ * answers later is waited for again.
+ */
+export function ackGraceMs(
+  record: MachineRecord,
+  ackTimeoutMs = DEFAULT_ACK_TIMEOUT_MS,
+  announced = false,
+): number {
+  if (announced && record.notified === true) return ackTimeoutMs
   return Math.max(ackTimeoutMs, 3 * (record.pollIntervalMs ?? UNKNOWN_POLL_INTERVAL_MS))
 }
 
@@ -56,6 +66,8 @@ export interface WaitOptions {
   pollMs?: number | undefined
   /** Grace to acknowledge, at least (see `ackGraceMs`); default 15 s. Time storage was failing does not count. */
   ackTimeoutMs?: number | undefined
+  /** The notifier was told of this pointer move: machines that hear it acknowledge within `ackTimeoutMs`. */
+  announced?: boolean | undefined
   signal?: AbortSignal | undefined
   onProgress?: ((progress: WaitProgress) => void) | undefined
   /** Called once per machine when its terminal result arrives. */
@@ -135,7 +147,7 @@ export async function waitForResults(
     if (options.expect !== undefined) return
     const reachableMs = Date.now() - started - outageMs
     for (const record of expected) {
-      const grace = ackGraceMs(record, options.ackTimeoutMs)
+      const grace = ackGraceMs(record, options.ackTimeoutMs, options.announced)
       if (results.has(record.machineId) || absent.has(record.machineId) || reachableMs < grace) continue
       absent.add(record.machineId)
       options.onAbsent?.(record, grace)

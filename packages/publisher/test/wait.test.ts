@@ -164,4 +164,17 @@ describe('waiting for the fleet', () => {
       15_000, 60_000, 30_000, 3000,
     ])
   })
+
+  it('a machine that hears a notifier the publisher told gets only the ack timeout, not three safety-net polls', async () => {
+    const storage = freshStorage()
+    await announceMachine(storage, 'notified', 'image-1', { pollIntervalMs: 60_000, notified: true })
+    await announceMachine(storage, 'polling', 'image-1', { pollIntervalMs: 60_000 })
+    const [notified, polling] = await expectedMachines(storage, keys, 'image-1')
+    expect(notified?.machineId).toBe('notified')
+    // Told: it acknowledges within seconds. Not told (the announce failed): its safety-net poll.
+    expect([ackGraceMs(notified!, 15_000, true), ackGraceMs(notified!, 15_000, false)]).toEqual([
+      15_000, 180_000,
+    ])
+    expect(ackGraceMs(polling!, 15_000, true)).toBe(180_000)
+  })
 })

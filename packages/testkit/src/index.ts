@@ -5,5 +5,15 @@ export {
   fakeFleet,
   type MachineBehaviour,
 } from './fakeFleet.js'
+export { notice, notifierSuite, until } from './notifierSuite.js'
 export { type S3rverOptions, type S3rverServer, s3rverEnv, startS3rver } from './s3rver.js'
+export {
+  freePort,
+  type MessageServer,
+  type ServerAvailability,
+  type ServerKind,
+  serverAvailability,
+  serverBinary,
+  startServer,
+} from './servers.js'
 export { type OnCleanup, type TestDirs, testDirs } from './testDirs.js'

@@ -42,6 +42,8 @@ export const DEPLOY_FLAGS_HELP = `  --sign <key>          Ed25519 private key (P
   --max-failures <n>    failed or unhealthy machines tolerated before halting (default 0)
   --all-at-once         every machine at the same time, without probation (as before rollouts)
   --storage <url>       file://<dir> (default file://./.relup), s3://<bucket>[/<prefix>], memory:
+  --notify <url>        after moving the pointer, ring redis://host:port or nats://host:port so
+                        machines read it at once (default RELUP_NOTIFY; a failure is a warning)
   --json                machine-readable output`
 
 type DeployInput = CommandInput<typeof DEPLOY_FLAGS> & { app: string; storage: Storage }
@@ -68,6 +70,7 @@ export async function deployOptions(
     allowOtherBases: input.flag('allow-other-bases'),
     rollout: rolloutFlags(input, defaults.autoRollout === true),
     reporter: reporterFor(input.out),
+    notifier: input.notifier,
     signal: input.signal,
   }
 }

@@ -71,6 +71,7 @@ is held; 130/143 cancelled by Ctrl-C/SIGTERM (the lock is released, temporary fi
   needsApp: true,
   needsStorage: true,
   cancellable: true,
+  notifies: true,
   async run(input) {
     const dir = input.positionals[0]
     if (!dir)

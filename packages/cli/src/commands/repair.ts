@@ -40,6 +40,7 @@ Options:
   --base-ref <ref>      the base to point at (needed when live machines run several bases)
   --dry-run             say what would be written, write nothing
   --force               rewrite a valid pointer too
+  --notify <url>        ring redis://… or nats://… once the pointer is written (default RELUP_NOTIFY)
   --storage <url>, --json
 
 Exit code 0 when the pointer is valid afterwards (or would be, --dry-run); 1 when it could not be
@@ -52,9 +53,11 @@ written; 2 usage or configuration; 3 the deploy lock is held.`,
   },
   needsApp: true,
   needsStorage: true,
-  async run({ out, app, storage, prefix, string, flag }) {
+  notifies: true,
+  async run({ out, app, storage, prefix, string, flag, notifier }) {
     const outcome = await repair({
       storage,
+      notifier,
       app,
       prefix,
       to: string('to'),

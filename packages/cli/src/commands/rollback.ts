@@ -24,6 +24,7 @@ ${DEPLOY_FLAGS_HELP}
   needsApp: true,
   needsStorage: true,
   cancellable: true,
+  notifies: true,
   async run(input) {
     if (input.flag('cold')) return rollbackColdRelease(input)
     const outcome = await rollback({ ...(await deployOptions(input)), to: input.string('to') })

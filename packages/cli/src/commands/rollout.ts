@@ -26,6 +26,7 @@ ${DEPLOY_FLAGS_HELP}`,
   needsApp: true,
   needsStorage: true,
   cancellable: true,
+  notifies: true,
   async run(input) {
     const action = input.positionals[0]
     const { out, app, storage, prefix } = input
