@@ -36,12 +36,25 @@ function commandOf(value: string | undefined): string[] {
   return command
 }
 
+/** Waves and health gates are for hot upgrades only (so far): a flag asking for them is not ignored. */
+function refuseRollout(input: ColdInput): void {
+  const asked = ['rollout', 'health-window', 'max-failures'].filter(
+    (flag) => input.string(flag) !== undefined,
+  )
+  if (asked.length > 0)
+    throw new UsageError(
+      `a cold release goes to every machine at once: staged rollouts (${asked.map((f) => `--${f}`).join(', ')}) ` +
+        'are for hot upgrades only; drop them',
+    )
+}
+
 async function signingKey(input: ColdInput) {
   const sign = input.string('sign')
   return sign ? await loadKey(sign) : undefined
 }
 
 export async function publishColdRelease(input: ColdInput, dir: string, reason: string): Promise<number> {
+  refuseRollout(input)
   const command = commandOf(input.string('command'))
   const sign = await signingKey(input)
   // Read before the pointer moves, so a fast machine is not missed.
@@ -64,6 +77,7 @@ export async function publishColdRelease(input: ColdInput, dir: string, reason: 
 }
 
 export async function rollbackColdRelease(input: ColdInput): Promise<number> {
+  refuseRollout(input)
   const sign = await signingKey(input)
   const fleet = await coldFleet(input.storage, input.app, input.prefix)
   const release = await rollbackCold({
