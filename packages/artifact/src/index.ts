@@ -1,3 +1,4 @@
+export { signColdRelease, verifyColdRelease } from './coldSignature.js'
 export {
   type ArchiveLimit,
   ArchiveLimitError,

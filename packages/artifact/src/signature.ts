@@ -49,10 +49,7 @@ export function keyIdOf(key: KeyInput): string {
 
 /** The hot upgrade with its `signature` set (any previous signature is replaced). */
 export function signHotUpgrade(hot: HotUpgrade, privateKey: KeyInput): HotUpgrade {
-  const key = privateKeyOf(privateKey)
-  const value = sign(null, signingPayload(hot), key).toString('base64')
-  const signature: UpgradeSignature = { alg: 'ed25519', keyId: keyIdOf(key), value }
-  return { ...hot, signature }
+  return { ...hot, signature: signPayload(signingPayload(hot), privateKey) }
 }
 
 /**
@@ -61,19 +58,53 @@ export function signHotUpgrade(hot: HotUpgrade, privateKey: KeyInput): HotUpgrad
  * by a key not in the list) or 'invalid' (tampered, or not a valid signature).
  */
 export function verifyHotUpgrade(hot: HotUpgrade, trustedKeys: readonly KeyInput[]): string {
+  return verifyPayload(signingPayload(hot), hot.signature, trustedKeys, {
+    what: `hot upgrade ${JSON.stringify(hot.version)}`,
+    caller: 'verifyHotUpgrade',
+    refused: 'the upgrade was not applied',
+    accepts: 'upgrades',
+  })
+}
+
+/** An Ed25519 signature of `payload` by `privateKey`. */
+export function signPayload(payload: Uint8Array, privateKey: KeyInput): UpgradeSignature {
+  const key = privateKeyOf(privateKey)
+  return { alg: 'ed25519', keyId: keyIdOf(key), value: sign(null, payload, key).toString('base64') }
+}
+
+/** How a signed document is named in the errors of `verifyPayload`. */
+export interface SignedDocument {
+  /** e.g. `hot upgrade "1.2.0"`. */
+  what: string
+  /** The function the caller exposes, for the no-trusted-keys error. */
+  caller: string
+  /** What did not happen because of it, e.g. `the upgrade was not applied`. */
+  refused: string
+  /** What this machine accepts only when signed, e.g. `upgrades`. */
+  accepts: string
+}
+
+/**
+ * Check that `signature` is over `payload` by one of `trustedKeys`. Returns the keyId that
+ * verified it; throws `SignatureError` ('missing', 'unknown-key' or 'invalid').
+ */
+export function verifyPayload(
+  payload: Uint8Array,
+  signature: UpgradeSignature | null | undefined,
+  trustedKeys: readonly KeyInput[],
+  doc: SignedDocument,
+): string {
   if (trustedKeys.length === 0) {
     throw new ConfigError(
       'trustedKeys',
-      'verifyHotUpgrade needs at least one trusted public key; configure the keys (or do not verify signatures at all)',
+      `${doc.caller} needs at least one trusted public key; configure the keys (or do not verify signatures at all)`,
     )
   }
   const keys = trustedKeys.map((key, index) => publicKeyOf(key, `trustedKeys[${index}]`))
-  const signature = hot.signature
-  const version = JSON.stringify(hot.version)
   if (signature === undefined || signature === null) {
     throw new SignatureError(
       'missing',
-      `hot upgrade ${version} is not signed, and this machine only accepts signed upgrades; the upgrade was not applied. ` +
+      `${doc.what} is not signed, and this machine only accepts signed ${doc.accepts}; ${doc.refused}. ` +
         'Publish it with a signing key configured on the publisher.',
       null,
     )
@@ -83,14 +114,13 @@ export function verifyHotUpgrade(hot: HotUpgrade, trustedKeys: readonly KeyInput
   if (candidates.length === 0) {
     throw new SignatureError(
       'unknown-key',
-      `hot upgrade ${version} is signed with key ${keyId}, which is not among the trusted keys ` +
-        `(${keys.map(keyIdOf).join(', ')}); the upgrade was not applied. Add that public key to the trusted keys, ` +
+      `${doc.what} is signed with key ${keyId}, which is not among the trusted keys ` +
+        `(${keys.map(keyIdOf).join(', ')}); ${doc.refused}. Add that public key to the trusted keys, ` +
         'or publish again with a trusted signing key.',
       keyId,
     )
   }
   const value = Buffer.from(String(signature.value), 'base64')
-  const payload = signingPayload(hot)
   const valid =
     signature.alg === 'ed25519' &&
     value.length === ED25519_SIGNATURE_BYTES &&
@@ -99,8 +129,8 @@ export function verifyHotUpgrade(hot: HotUpgrade, trustedKeys: readonly KeyInput
   if (!valid) {
     throw new SignatureError(
       'invalid',
-      `the signature of hot upgrade ${version} (key ${keyId}) does not verify: the document was changed after it was ` +
-        'signed, or the signature is corrupt; the upgrade was not applied. Publish it again.',
+      `the signature of ${doc.what} (key ${keyId}) does not verify: the document was changed after it was ` +
+        `signed, or the signature is corrupt; ${doc.refused}. Publish it again.`,
       keyId,
     )
   }

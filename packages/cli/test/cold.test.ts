@@ -1,7 +1,7 @@
 import { cp, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { coldKey, parseColdPointer, readDocument, relupKeys } from '@relup/core'
+import { coldKey, listAll, parseColdPointer, readDocument, relupKeys } from '@relup/core'
 import { fsStorage } from '@relup/storage-fs'
 import { describe, expect, it } from 'vitest'
 import { APP, bootPointer, onCleanup, pointerOf, tempDir } from './helpers.js'
@@ -62,7 +62,8 @@ describe('relup publish --cold-dir', () => {
     await setDependency(app, '2.0.0')
     const bump = spawnRelup(['publish', join(app, 'hot'), ...flags, ...cold, '--version', 'h2'])
     const code = (await bump.exited).code
-    expect(bump.stderr()).toBe('')
+    // Nothing else on stderr: as a hot publish, it says when no machine is there to wait for.
+    expect(bump.stderr()).toBe('warning: no machine reported recently: nothing to wait for\n')
     expect(code).toBe(0)
     expect(bump.stdout()).toContain('would be refused by the machines')
     expect(bump.stdout()).toMatch(/dependency dep 1\.0\.0 → 2\.0\.0/)
@@ -76,5 +77,59 @@ describe('relup publish --cold-dir', () => {
     })
     // The hot pointer did not move.
     expect((await pointerOf(storage)).hot?.version).toBe('h1')
+  }, 30_000)
+
+  it('without --cold-dir, a hot publish the machines would refuse says to go cold: exit 2, nothing written', async () => {
+    const dir = await tempDir('cold-store')
+    const storage = fsStorage({ dir })
+    onCleanup(async () => storage.close?.())
+    await bootPointer(storage)
+    const app = await appWithDependency('1.0.0')
+    const flags = ['--app', APP, '--storage', `file://${dir}`]
+    const first = spawnRelup(['publish', join(app, 'hot'), ...flags, '--no-wait', '--version', 'h1'])
+    expect((await first.exited).code).toBe(0)
+    const before = await pointerOf(storage)
+
+    await setDependency(app, '2.0.0')
+    const bump = spawnRelup(['publish', join(app, 'hot'), ...flags, '--version', 'h2'])
+    expect((await bump.exited).code).toBe(2)
+    expect(bump.stderr()).toMatch(/would be refused by the machines as restart-required/)
+    expect(bump.stderr()).toMatch(/dependency dep 1\.0\.0 → 2\.0\.0/)
+    expect(bump.stderr()).toMatch(/--cold-dir <the built app with its production node_modules> --command/)
+    // Nothing was written: the hot pointer is as it was, no cold release, no new artifact.
+    expect(await pointerOf(storage)).toEqual(before)
+    expect((await readDocument(storage, coldKey(relupKeys(APP)), parseColdPointer)).status).toBe('not-found')
+    const artifacts = []
+    for await (const item of listAll(storage, `relup/${APP}/artifacts/`)) artifacts.push(item.key)
+    expect(artifacts).toHaveLength(1)
+
+    const json = spawnRelup(['publish', join(app, 'hot'), ...flags, '--json'])
+    expect((await json.exited).code).toBe(2)
+    expect(JSON.parse(json.stdout())).toMatchObject({
+      ok: false,
+      needsCold: true,
+      reasons: [expect.stringMatching(/dependency dep 1\.0\.0 → 2\.0\.0/)],
+    })
+    // Staged rollouts are for hot upgrades: asking for one with a cold release is refused, not ignored.
+    const waves = spawnRelup([
+      'publish',
+      app,
+      '--cold',
+      '--command',
+      'node server.mjs',
+      ...flags,
+      '--rollout',
+      '1,100%',
+    ])
+    expect((await waves.exited).code).toBe(2)
+    expect(waves.stderr()).toMatch(/staged rollouts \(--rollout\) are for hot upgrades only/)
+    expect((await readDocument(storage, coldKey(relupKeys(APP)), parseColdPointer)).status).toBe('not-found')
+    // For another base no release is known to compare with: a hot upgrade of that base.
+    const other = spawnRelup(['publish', join(app, 'hot'), ...flags, '--base-ref', 'image-2', '--no-wait'])
+    expect((await other.exited).code).toBe(0)
+    expect(await pointerOf(storage)).toMatchObject({
+      baseRef: 'image-2',
+      hot: { manifest: { hostPackages: { dep: '2.0.0' } } },
+    })
   }, 30_000)
 })

@@ -1,6 +1,10 @@
 import { cp, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { generateSigningKeyPair } from '@relup/artifact'
+import { coldBaseRef, coldKey, parseColdPointer, readDocument, relupKeys } from '@relup/core'
+import { fsStorage } from '@relup/storage-fs'
+import { fakeFleet } from '@relup/testkit'
 import { describe, expect, it } from 'vitest'
 import { onCleanup, tempDir } from './helpers.js'
 import { type RelupProcess, spawnRelup, until } from './processes.js'
@@ -152,7 +156,7 @@ describe('relup run --app: cold releases', () => {
     ])
     expect((await publish.exited).code).toBe(0)
     expect(publish.stdout()).toMatch(/published cold release 2\.0\.0 \(\w+\): asked for with --cold/)
-    expect(publish.stdout()).toMatch(/m1: completed/)
+    expect(publish.stdout()).toMatch(/^m1 +completed$/m)
     expect(await answer(origin)).toMatchObject({ version: '2.0.0', counter: 1 })
 
     const second = spawnRelup([
@@ -174,4 +178,134 @@ describe('relup run --app: cold releases', () => {
     run.child.kill('SIGTERM')
     expect((await run.exited).code).toBe(0)
   }, 30_000)
+})
+
+describe('relup run --app and relup publish --cold, as for hot upgrades', () => {
+  const shop = fakeFleet('shop', onCleanup)
+  const command = ['--command', `${process.execPath} server.mjs`]
+
+  async function machine(extra: string[] = []) {
+    const dir = await tempDir('cold-store')
+    const storage = fsStorage({ dir })
+    onCleanup(async () => storage.close?.())
+    const flags = ['--app', 'shop', '--storage', `file://${dir}`]
+    const releases = await tempDir('cold-releases')
+    const started = await startRun([
+      ...flags,
+      ...['--machine-id', 'm1', '--releases-dir', releases, '--poll-interval', '100'],
+      ...extra,
+    ])
+    return { ...started, storage, flags }
+  }
+
+  it('publish --cold waits for the machines that reported recently; one that never answers is absent', async () => {
+    const { run, storage, flags } = await machine()
+    // m1's record (its app's runtime writes it), and a machine that is gone without saying so.
+    await shop.announceMachine(storage, 'm1', 'image-1', { pollIntervalMs: 100 })
+    await shop.announceMachine(storage, 'm2', 'image-1', { pollIntervalMs: 100 })
+    const publish = spawnRelup([
+      'publish',
+      await coldBuild('2.0.0'),
+      '--cold',
+      ...command,
+      ...flags,
+      '--ack-timeout',
+      '1s',
+      '--json',
+    ])
+    expect((await publish.exited).code).toBe(0)
+    const out = JSON.parse(publish.stdout()) as {
+      ok: boolean
+      machines: { machineId: string; status: string }[]
+    }
+    expect(out.ok).toBe(true)
+    expect(out.machines).toEqual([
+      expect.objectContaining({ machineId: 'm1', status: 'completed' }),
+      expect.objectContaining({ machineId: 'm2', status: 'absent' }),
+    ])
+    expect(JSON.stringify(JSON.parse(publish.stdout()).warnings)).toMatch(/m2 did not acknowledge/)
+
+    // A rollback waits for its own results: m1 answers again, under the rollback's release id.
+    await coldBuild('3.0.0').then(async (dir) => {
+      const second = spawnRelup(['publish', dir, '--cold', ...command, ...flags, '--ack-timeout', '1s'])
+      expect((await second.exited).code).toBe(0)
+    })
+    const rollback = spawnRelup(['rollback', '--cold', ...flags, '--ack-timeout', '1s', '--json'])
+    expect((await rollback.exited).code).toBe(0)
+    const back = JSON.parse(rollback.stdout()) as { release: { releaseId: string; version: string } }
+    expect(back.release.version).toBe('2.0.0')
+    const pointer = await readDocument(storage, coldKey(relupKeys('shop')), parseColdPointer)
+    expect(pointer.status === 'ok' && pointer.document.release?.releaseId).toBe(back.release.releaseId)
+    expect(JSON.parse(rollback.stdout()).machines).toEqual([
+      expect.objectContaining({ machineId: 'm1', status: 'completed' }),
+      expect.objectContaining({ machineId: 'm2', status: 'absent' }),
+    ])
+    run.child.kill('SIGTERM')
+    expect((await run.exited).code).toBe(0)
+  }, 60_000)
+
+  it('with --trusted-key the machine refuses an unsigned cold release (exit 1, still serving) and takes a signed one', async () => {
+    const keys = generateSigningKeyPair()
+    const keyDir = await tempDir('keys')
+    await writeFile(join(keyDir, 'relup.key'), keys.privateKey)
+    await writeFile(join(keyDir, 'relup.pub'), keys.publicKey)
+    const { run, origin, storage, flags } = await machine(['--trusted-key', join(keyDir, 'relup.pub')])
+    const before = await answer(origin)
+    const unsigned = spawnRelup([
+      'publish',
+      await coldBuild('2.0.0'),
+      '--cold',
+      ...command,
+      ...flags,
+      '--expect',
+      '1',
+    ])
+    expect((await unsigned.exited).code).toBe(1)
+    expect(unsigned.stderr()).toMatch(/m1 failed: cold release "2\.0\.0" .* is not signed/)
+    expect(await answer(origin)).toMatchObject({ pid: before.pid, version: 'base' })
+    const failing = spawnRelup(['status', ...flags, '--json'])
+    expect((await failing.exited).code).toBe(1)
+    expect(JSON.parse(failing.stdout()).problems).toEqual(['1 machine(s) failed the cold release'])
+
+    const signed = spawnRelup([
+      'publish',
+      await coldBuild('3.0.0'),
+      '--cold',
+      ...command,
+      ...flags,
+      '--expect',
+      '1',
+      '--sign',
+      join(keyDir, 'relup.key'),
+    ])
+    expect((await signed.exited).code).toBe(0)
+    expect(signed.stdout()).toMatch(/published cold release 3\.0\.0 \(\w+\) · signed/)
+    expect((await answer(origin)).version).toBe('3.0.0')
+
+    // relup status: the cold release, who published it, signed; m1 runs it (its record's base
+    // says so, as its app's runtime writes it) and its result; m2 runs no cold release.
+    const pointer = await readDocument(storage, coldKey(relupKeys('shop')), parseColdPointer)
+    const releaseId = pointer.status === 'ok' ? pointer.document.release?.releaseId : undefined
+    if (!releaseId) throw new Error('no cold release')
+    await shop.announceMachine(storage, 'm1', coldBaseRef(releaseId))
+    await shop.announceMachine(storage, 'm2', 'image-1')
+    const status = spawnRelup(['status', ...flags])
+    await status.exited
+    expect(status.stdout()).toMatch(
+      new RegExp(`^cold +3\\.0\\.0 · release ${releaseId} · published .* by \\S+ · signed`, 'm'),
+    )
+    expect(status.stdout()).toMatch(
+      new RegExp(`^m1 +3\\.0\\.0 \\(${releaseId}\\) +completed 3\\.0\\.0$`, 'm'),
+    )
+    expect(status.stdout()).toMatch(/^m2 +no cold release +-$/m)
+    const json = spawnRelup(['status', ...flags, '--json'])
+    await json.exited
+    expect(JSON.parse(json.stdout()).cold).toMatchObject({
+      pointer: { release: { releaseId, version: '3.0.0', signature: { alg: 'ed25519' } } },
+      results: [expect.objectContaining({ machineId: 'm1', status: 'completed' })],
+      machines: [{ machineId: 'm1', releaseId, version: '3.0.0', current: true }],
+    })
+    run.child.kill('SIGTERM')
+    expect((await run.exited).code).toBe(0)
+  }, 60_000)
 })

@@ -10,14 +10,17 @@
  * engine stats. Written with compare-and-swap like the pointer; `previous` (newest first) is what
  * a rollback goes back to.
  */
+import { canonicalJson } from './canonical.js'
 import type { RelupKeys } from './keys.js'
 import { isoDate, nonEmpty, sha256Hex } from './patterns.js'
+import type { UpgradeSignature } from './pointer.js'
 import {
   array,
   literal,
   nullable,
   number,
   object,
+  optional,
   parseWith,
   type Schema,
   SchemaIssue,
@@ -34,6 +37,13 @@ export interface ColdRelease {
   publishedAt: string
   /** Why it is cold (`--cold`, or the reason a hot upgrade was refused). */
   reason: string
+  /** Who published it (absent in releases published before relup recorded it). */
+  publishedBy?: string | undefined
+  /**
+   * Ed25519 over `coldSigningPayload(release)` (everything but the signature, the release id and
+   * the artifact's sha256 included): supervisors with trusted keys refuse a release without one.
+   */
+  signature?: UpgradeSignature | undefined
 }
 
 export interface ColdPointer {
@@ -52,6 +62,15 @@ export const coldBaseRef = (releaseId: string) => `cold-${releaseId}`
 
 export const coldKey = (keys: RelupKeys) => `${keys.prefix}cold.json`
 
+// Its own domain: a hot upgrade's signature never verifies as a cold release's, nor the reverse.
+const COLD_SIGNING_DOMAIN = 'relup-cold-release-v1\n'
+
+/** The bytes an Ed25519 signature of a cold release covers: everything but the signature itself. */
+export function coldSigningPayload(release: ColdRelease): Uint8Array {
+  const { signature: _signature, ...unsigned } = release
+  return new TextEncoder().encode(COLD_SIGNING_DOMAIN + canonicalJson(unsigned))
+}
+
 const coldReleaseSchema: Schema<ColdRelease> = object<ColdRelease>({
   releaseId: nonEmpty,
   version: nonEmpty,
@@ -63,6 +82,10 @@ const coldReleaseSchema: Schema<ColdRelease> = object<ColdRelease>({
   },
   publishedAt: isoDate,
   reason: string(),
+  publishedBy: optional(string()),
+  signature: optional(
+    object<UpgradeSignature>({ alg: literal('ed25519'), keyId: nonEmpty, value: nonEmpty }),
+  ),
 })
 
 export const coldPointerSchema: Schema<ColdPointer> = object<ColdPointer>({

@@ -6,6 +6,7 @@ export {
   coldBaseRef,
   coldKey,
   coldPointerSchema,
+  coldSigningPayload,
   parseColdPointer,
 } from './cold.js'
 export { type DecideInput, type Decision, decide } from './decide.js'

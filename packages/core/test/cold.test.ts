@@ -3,6 +3,7 @@ import {
   type ColdPointer,
   coldBaseRef,
   coldKey,
+  coldSigningPayload,
   DocumentError,
   parseColdPointer,
   relupKeys,
@@ -42,5 +43,23 @@ describe('the cold pointer', () => {
     expect(() => parseColdPointer({ ...pointer, release: { ...release, command: [] } })).toThrow(
       /field "release\.command" must name the program to run/,
     )
+  })
+
+  it('a signature over a release covers everything but itself, whatever the order of the fields', () => {
+    const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
+    const reordered = Object.fromEntries(Object.entries(release).reverse()) as typeof release
+    const signature = { alg: 'ed25519' as const, keyId: '0123456789abcdef', value: 'c2ln' }
+    expect(text(coldSigningPayload(reordered))).toBe(text(coldSigningPayload(release)))
+    expect(text(coldSigningPayload({ ...release, signature }))).toBe(text(coldSigningPayload(release)))
+    expect(text(coldSigningPayload(release))).toMatch(/^relup-cold-release-v1\n\{"artifact":/)
+    expect(text(coldSigningPayload({ ...release, command: ['node', 'other.js'] }))).not.toBe(
+      text(coldSigningPayload(release)),
+    )
+    // Old releases (no publishedBy, no signature) still parse; a malformed signature is named.
+    const signed = { ...pointer, release: { ...release, publishedBy: 'ci', signature } }
+    expect(parseColdPointer(signed)).toEqual(signed)
+    expect(() =>
+      parseColdPointer({ ...pointer, release: { ...release, signature: { ...signature, alg: 'rsa' } } }),
+    ).toThrow(/release\.signature\.alg/)
   })
 })

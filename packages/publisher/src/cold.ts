@@ -9,7 +9,7 @@
 import { createReadStream, existsSync } from 'node:fs'
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { pack } from '@relup/artifact'
+import { type KeyInput, pack, signColdRelease } from '@relup/artifact'
 import {
   COLD_HISTORY,
   type ColdPointer,
@@ -28,7 +28,7 @@ import {
   writeDocument,
 } from '@relup/core'
 import { describeProblem, ReleaseCheckError } from './errors.js'
-import { acquireLock, releaseLock } from './lock.js'
+import { acquireLock, releaseLock, whoAmI } from './lock.js'
 import { readPointerState } from './pointer.js'
 import { checkHotCode } from './releaseCheck.js'
 
@@ -55,6 +55,8 @@ export interface PublishColdOptions {
   reason: string
   lockTtlMs?: number | undefined
   force?: boolean | undefined
+  /** Ed25519 private key: supervisors with trusted keys refuse an unsigned release. */
+  sign?: KeyInput | undefined
 }
 
 /** Every dependency of `<dir>/package.json` must be installed in `<dir>/node_modules`. */
@@ -87,14 +89,15 @@ export async function publishCold(options: PublishColdOptions): Promise<ColdRele
       contentLength: artifact.size,
       contentType: 'application/gzip',
     })
-    const release: ColdRelease = {
-      releaseId: newUpgradeId(),
-      version,
-      artifact: { key, sha256: artifact.sha256, size: artifact.size },
-      command: options.command,
-      publishedAt: new Date().toISOString(),
-      reason: options.reason,
-    }
+    const release = newColdRelease(
+      {
+        version,
+        artifact: { key, sha256: artifact.sha256, size: artifact.size },
+        command: options.command,
+        reason: options.reason,
+      },
+      options.sign,
+    )
     await movePointer(options, keys, `publish cold ${version}`, (current) => ({
       release,
       previous: current?.release ? [current.release, ...current.previous] : (current?.previous ?? []),
@@ -105,7 +108,25 @@ export async function publishCold(options: PublishColdOptions): Promise<ColdRele
   }
 }
 
-/** Point the fleet back at the previous cold release. Throws when there is none. */
+/** A new release (its own id, now, who publishes), signed when a key is given. */
+function newColdRelease(
+  fields: Pick<ColdRelease, 'version' | 'artifact' | 'command' | 'reason'>,
+  sign: KeyInput | undefined,
+): ColdRelease {
+  const release: ColdRelease = {
+    releaseId: newUpgradeId(),
+    ...fields,
+    publishedAt: new Date().toISOString(),
+    publishedBy: whoAmI(),
+  }
+  return sign ? signColdRelease(release, sign) : release
+}
+
+/**
+ * Point the fleet back at the previous cold release: a new release (new id, so its results are
+ * its own and machines start it as a new process; signed again when asked) with the previous
+ * one's artifact, command and version. Throws when there is none.
+ */
 export async function rollbackCold(
   options: Omit<PublishColdOptions, 'dir' | 'version' | 'command' | 'reason'>,
 ): Promise<ColdRelease> {
@@ -117,8 +138,16 @@ export async function rollbackCold(
       throw new ColdReleaseError(
         `no earlier cold release of ${options.app} to roll back to; publish the one you want with relup publish --cold`,
       )
-    target = previous
-    return { release: previous, previous: older }
+    target = newColdRelease(
+      {
+        version: previous.version,
+        artifact: previous.artifact,
+        command: previous.command,
+        reason: `rollback to ${previous.version} (release ${previous.releaseId})`,
+      },
+      options.sign,
+    )
+    return { release: target, previous: older }
   })
   return target as unknown as ColdRelease
 }
@@ -190,17 +219,21 @@ async function versionOf(dir: string): Promise<string | undefined> {
  * Why a hot upgrade of `hotDir` would be refused by the machines as restart-required, so that it
  * must go as a cold release: a native addon added, changed or removed (or required by a module
  * the upgrade evaluates again), or a host package (a dependency the hot code imports) at another
- * version than the one the machines run. Empty when a hot upgrade would do; other problems
- * (a syntax error) are left for the hot publish to report.
+ * version than the one the machines run (the pointer's hot upgrade on the same base says which).
+ * Empty when a hot upgrade would do; other problems (a syntax error) are left for the hot publish
+ * to report.
  */
 export async function reasonsForCold(
   storage: Storage,
   app: string,
   prefix: string | undefined,
   hotDir: string,
+  /** The base the hot upgrade is for, when not the pointer's: then no release of it is known. */
+  baseRef?: string | undefined,
 ): Promise<string[]> {
   const state = await readPointerState(storage, relupKeys(app, { prefix }))
-  const previous = state.status === 'ok' ? (state.pointer.hot?.manifest ?? undefined) : undefined
+  const sameBase = state.status === 'ok' && (baseRef === undefined || state.pointer.baseRef === baseRef)
+  const previous = sameBase ? (state.pointer.hot?.manifest ?? undefined) : undefined
   try {
     const check = await checkHotCode(hotDir, { previous })
     const before = previous?.hostPackages ?? {}

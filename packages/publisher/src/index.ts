@@ -9,6 +9,7 @@ export {
   reasonsForCold,
   rollbackCold,
 } from './cold.js'
+export { type ColdWaitOutcome, coldFleet, type WaitForColdOptions, waitForColdRelease } from './coldWait.js'
 export { type DoctorProbe, type ProbeVerdict, runDoctor, storageReady } from './doctor.js'
 export {
   ArtifactCorruptError,

@@ -3,14 +3,15 @@
  * names, else the command it was given), and following `cold.json` while it runs — a new release
  * is downloaded, verified and extracted like a hot upgrade (@relup/artifact: sha256 and size,
  * safe extraction), started beside the serving process and cut over to; the machine writes
- * `pending`, then `completed` or `failed`, under `results/<releaseId>/<machineId>.json`. A release
+ * `pending`, then `completed` or `failed`, under `results/<releaseId>/<machineId>.json` (with
+ * trusted keys, a release that is not signed by one of them is `failed` before it is downloaded). A release
  * that failed here is never tried again by this supervisor (no retry loop: publish it again under
  * a new id), and one that crashes before it proved itself is reported `failed` after the
  * supervisor went back to the last good release.
  */
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { extractArtifact } from '@relup/artifact'
+import { extractArtifact, type KeyInput, verifyColdRelease } from '@relup/artifact'
 import {
   type ColdPointer,
   type ColdRelease,
@@ -36,6 +37,11 @@ export interface ColdReleaseSource {
   machineId: string
   /** Where releases are extracted, one directory each (`<releasesDir>/<releaseId>`). */
   releasesDir: string
+  /**
+   * Ed25519 public keys (PEM or KeyObject), as the poller's `trustedKeys`: when set, a release
+   * that is unsigned or not signed by one of them is refused (reported `failed`, never started).
+   */
+  trustedKeys?: readonly KeyInput[] | undefined
 }
 
 export interface FollowOptions extends ColdReleaseSource {
@@ -59,8 +65,9 @@ export class ColdArtifactMissingError extends RelupError {
   }
 }
 
-/** Download, verify and extract `release`; resolves with what the supervisor starts. */
+/** Check the signature (with trusted keys), download, verify and extract `release`; resolves with what the supervisor starts. */
 export async function obtainRelease(source: ColdReleaseSource, release: ColdRelease): Promise<Release> {
+  if (source.trustedKeys?.length) verifyColdRelease(release, source.trustedKeys)
   const dir = join(source.releasesDir, release.releaseId)
   const download = await source.storage.getStream(release.artifact.key)
   if (download.status !== 'ok') throw new ColdArtifactMissingError(release)
@@ -232,7 +239,13 @@ async function writeResult(
     startedAt: startedAt.toISOString(),
     finishedAt: status === 'pending' ? null : new Date().toISOString(),
     stats: null,
-    error: error ? { code: error.code, message: error.message, phase: 'cutover' } : null,
+    error: error
+      ? {
+          code: error.code,
+          message: error.message,
+          phase: error.code === 'ERR_RELUP_SIGNATURE' ? 'verify' : 'cutover',
+        }
+      : null,
   }
   await writeDocument(source.storage, keys.result(release.releaseId, source.machineId), result)
 }

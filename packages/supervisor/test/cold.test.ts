@@ -2,7 +2,8 @@ import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { coldBaseRef, coldKey, parseColdPointer, readDocument, relupKeys } from '@relup/core'
+import { generateSigningKeyPair, keyIdOf } from '@relup/artifact'
+import { coldBaseRef, coldKey, parseColdPointer, readDocument, relupKeys, writeDocument } from '@relup/core'
 import { ColdReleaseError, coldResults, publishCold, rollbackCold } from '@relup/publisher'
 import { fsStorage } from '@relup/storage-fs'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -96,13 +97,15 @@ describe('cold releases through storage', () => {
     expect((await get(origin)).version).toBe('2.0.0')
     await sleep(500)
     expect(events.filter((e) => e.type === 'spawned' && e.release === bad.releaseId)).toHaveLength(1)
-    // The pointer goes back to the good release, which this machine still runs: nothing to do.
+    // The rollback is a release of its own: the good one's artifact and command under a new id.
     const back = await rollbackCold({ storage, app: APP_NAME })
-    expect(back.releaseId).toBe(good.releaseId)
+    expect(back).toMatchObject({ version: '2.0.0', artifact: good.artifact, command: good.command })
+    expect(back.releaseId).not.toBe(good.releaseId)
     const pointer = await readDocument(storage, coldKey(relupKeys(APP_NAME)), parseColdPointer)
-    expect(pointer.status === 'ok' && pointer.document.release?.releaseId).toBe(good.releaseId)
-    await sleep(300)
-    expect(supervisor.current?.release).toBe(good.releaseId)
+    expect(pointer.status === 'ok' && pointer.document.release?.releaseId).toBe(back.releaseId)
+    await resultOf(storage, back.releaseId, 'completed')
+    expect(supervisor.current?.release).toBe(back.releaseId)
+    expect((await get(origin)).version).toBe('2.0.0')
   })
 
   it('a rollback cuts over to the previous cold release', async () => {
@@ -115,9 +118,12 @@ describe('cold releases through storage', () => {
     const v3 = await publishOf(storage, await coldBuild('3.0.0'))
     await resultOf(storage, v3.releaseId, 'completed')
     expect((await get(origin)).version).toBe('3.0.0')
-    await rollbackCold({ storage, app: APP_NAME })
+    const back = await rollbackCold({ storage, app: APP_NAME })
     await until('v2 serving again', async () => (await get(origin)).version === '2.0.0' && true, 10_000)
-    expect(supervisor.current?.release).toBe(v2.releaseId)
+    expect(supervisor.current?.release).toBe(back.releaseId)
+    // Its results are its own: v2's first results do not answer for the rollback.
+    expect(await coldResults(storage, relupKeys(APP_NAME), back.releaseId)).toHaveLength(1)
+    expect((await coldResults(storage, relupKeys(APP_NAME), v2.releaseId))[0]?.status).toBe('completed')
   })
 
   it('a machine restarted after a cold upgrade boots the cold release', async () => {
@@ -135,5 +141,90 @@ describe('cold releases through storage', () => {
     await rm(join(dir, 'node_modules'), { recursive: true })
     await expect(publishOf(storage, dir)).rejects.toThrow(ColdReleaseError)
     await expect(publishOf(storage, dir)).rejects.toThrow(/npm ci --omit=dev/)
+  })
+})
+
+describe('signed cold releases', () => {
+  const trusted = generateSigningKeyPair()
+  const stranger = generateSigningKeyPair()
+
+  const signedPublish = (storage: ReturnType<typeof fsStorage>, dir: string, sign?: string) =>
+    publishCold({
+      storage,
+      app: APP_NAME,
+      dir,
+      command: [process.execPath, 'server.mjs'],
+      reason: '--cold',
+      sign,
+    })
+
+  it('a supervisor with trusted keys takes a release signed by one of them', async () => {
+    const { storage, machine } = await fleet()
+    const { supervisor, origin } = await supervise(release('base'))
+    const follower = followColdReleases({
+      ...machine,
+      trustedKeys: [stranger.publicKey, trusted.publicKey],
+      supervisor,
+      pollInterval: 100,
+    })
+    cleanups.push(() => follower.stop())
+    const signed = await signedPublish(storage, await coldBuild('2.0.0'), trusted.privateKey)
+    expect(signed.signature?.keyId).toBe(keyIdOf(trusted.publicKey))
+    await resultOf(storage, signed.releaseId, 'completed')
+    expect((await get(origin)).version).toBe('2.0.0')
+  })
+
+  it.each([
+    ['an unsigned release', undefined, /is not signed/],
+    ['a release signed by an untrusted key', stranger.privateKey, /not among the trusted keys/],
+  ])('refuses %s: failed, never started, the old process keeps serving', async (_, sign, message) => {
+    const { storage, machine } = await fleet()
+    const { supervisor, events, origin } = await supervise(release('base'))
+    const follower = followColdReleases({
+      ...machine,
+      trustedKeys: [trusted.publicKey],
+      supervisor,
+      pollInterval: 100,
+    })
+    cleanups.push(() => follower.stop())
+    const before = await get(origin)
+    const refused = await signedPublish(storage, await coldBuild('2.0.0'), sign)
+    const failed = await resultOf(storage, refused.releaseId, 'failed')
+    expect(failed.error).toMatchObject({ code: 'ERR_RELUP_SIGNATURE', phase: 'verify' })
+    expect(failed.error?.message).toMatch(message)
+    expect(events.some((e) => e.type === 'spawned' && e.release === refused.releaseId)).toBe(false)
+    expect(await get(origin)).toMatchObject({ version: 'base', pid: before.pid })
+  })
+
+  it('refuses a signed release changed after it was signed (another command)', async () => {
+    const { storage, machine } = await fleet()
+    const { supervisor, origin } = await supervise(release('base'))
+    const published = await signedPublish(storage, await coldBuild('2.0.0'), trusted.privateKey)
+    // Someone with write access to the bucket points the release at another program.
+    const key = coldKey(relupKeys(APP_NAME))
+    const read = await readDocument(storage, key, parseColdPointer)
+    if (read.status !== 'ok') throw new Error('no cold pointer')
+    const tampered = { ...read.document, release: { ...published, command: ['sh', '-c', 'echo owned'] } }
+    await writeDocument(storage, key, tampered, { ifMatch: read.etag })
+    const follower = followColdReleases({
+      ...machine,
+      trustedKeys: [trusted.publicKey],
+      supervisor,
+      pollInterval: 100,
+    })
+    cleanups.push(() => follower.stop())
+    const failed = await resultOf(storage, published.releaseId, 'failed')
+    expect(failed.error?.message).toMatch(/does not verify/)
+    expect((await get(origin)).version).toBe('base')
+  })
+
+  it('a machine booting with trusted keys does not boot an unsigned release: base, and failed', async () => {
+    const { storage, machine } = await fleet()
+    const unsigned = await signedPublish(storage, await coldBuild('2.0.0'))
+    const boot = await bootRelease({ ...machine, trustedKeys: [trusted.publicKey] }, release('base'))
+    expect(boot.cold).toBeNull()
+    expect(boot.release.id).toBe('base')
+    expect(boot.error?.code).toBe('ERR_RELUP_SIGNATURE')
+    expect((await resultOf(storage, unsigned.releaseId, 'failed')).machineId).toBe('m1')
   })
 })

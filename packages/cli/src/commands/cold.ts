@@ -1,14 +1,22 @@
 /**
  * `relup publish --cold` and `relup rollback --cold`: cold releases for machines running under
- * `relup run --app` (see @relup/publisher's publishCold). With `--expect <n>` they wait for n
- * machines' results (up to `--timeout`); without it they return once the pointer moved.
+ * `relup run --app` (see @relup/publisher's publishCold). Like a hot publish they wait for the
+ * fleet: the machines that reported recently (or `--expect <n>`), each until its result is final
+ * or it is counted absent, up to `--timeout`; `--no-wait` returns once the pointer moved.
  */
-import type { ColdRelease, MachineResult, Storage } from '@relup/core'
-import { relupKeys } from '@relup/core'
-import { coldResults, publishCold, rollbackCold } from '@relup/publisher'
+import { loadKey } from '@relup/artifact'
+import type { ColdRelease, MachineRecord, Storage } from '@relup/core'
+import {
+  type ColdWaitOutcome,
+  coldFleet,
+  publishCold,
+  rollbackCold,
+  waitForColdRelease,
+} from '@relup/publisher'
 import { parseCount, parseDuration } from '../args.js'
 import { UsageError } from '../errors.js'
-import type { Output } from '../output.js'
+import { ago, type Output, table } from '../output.js'
+import { reporterFor } from '../summary.js'
 
 interface ColdInput {
   out: Output
@@ -28,67 +36,150 @@ function commandOf(value: string | undefined): string[] {
   return command
 }
 
+/** Waves and health gates are for hot upgrades only (so far): a flag asking for them is not ignored. */
+function refuseRollout(input: ColdInput): void {
+  const asked = ['rollout', 'health-window', 'max-failures'].filter(
+    (flag) => input.string(flag) !== undefined,
+  )
+  if (asked.length > 0)
+    throw new UsageError(
+      `a cold release goes to every machine at once: staged rollouts (${asked.map((f) => `--${f}`).join(', ')}) ` +
+        'are for hot upgrades only; drop them',
+    )
+}
+
+async function signingKey(input: ColdInput) {
+  const sign = input.string('sign')
+  return sign ? await loadKey(sign) : undefined
+}
+
 export async function publishColdRelease(input: ColdInput, dir: string, reason: string): Promise<number> {
-  const since = new Date()
+  refuseRollout(input)
+  const command = commandOf(input.string('command'))
+  const sign = await signingKey(input)
+  // Read before the pointer moves, so a fast machine is not missed.
+  const fleet = await coldFleet(input.storage, input.app, input.prefix)
   const release = await publishCold({
     storage: input.storage,
     app: input.app,
     prefix: input.prefix,
     dir,
     version: input.string('version'),
-    command: commandOf(input.string('command')),
+    command,
     reason,
     force: input.flag('force'),
+    sign,
   })
-  input.out.line(`published cold release ${release.version} (${release.releaseId}): ${reason}`)
-  return waitForMachines(input, release, since)
+  input.out.line(
+    `published cold release ${release.version} (${release.releaseId})${release.signature ? ' · signed' : ''}: ${reason}`,
+  )
+  return waitForMachines(input, release, fleet)
 }
 
 export async function rollbackColdRelease(input: ColdInput): Promise<number> {
-  const since = new Date()
+  refuseRollout(input)
+  const sign = await signingKey(input)
+  const fleet = await coldFleet(input.storage, input.app, input.prefix)
   const release = await rollbackCold({
     storage: input.storage,
     app: input.app,
     prefix: input.prefix,
     force: input.flag('force'),
+    sign,
   })
-  input.out.line(`rolled back to cold release ${release.version} (${release.releaseId})`)
-  return waitForMachines(input, release, since)
+  input.out.line(
+    `rolled back to cold release ${release.version} (new release ${release.releaseId})${release.signature ? ' · signed' : ''}`,
+  )
+  return waitForMachines(input, release, fleet)
 }
 
-/**
- * Results of `release` that machines started after `since`: a rollback goes back to a release
- * that has results from its first time (machine clocks are trusted to within the wait's interval).
- */
-async function waitForMachines(input: ColdInput, release: ColdRelease, since: Date): Promise<number> {
-  const expect = input.string('expect')
-  if (expect === undefined || input.flag('no-wait')) {
-    input.out.data({ ok: true, release, results: [] })
-    input.out.line(
-      'machines under `relup run --app` cut over within their poll interval (pass --expect <n> to wait for them)',
-    )
+async function waitForMachines(
+  input: ColdInput,
+  release: ColdRelease,
+  fleet: readonly MachineRecord[],
+): Promise<number> {
+  const { out } = input
+  if (input.flag('no-wait')) {
+    out.data({ ok: true, release, waited: false, missing: 0, machines: [] })
+    out.line('not waiting for machines (--no-wait); follow with `relup status`')
     return 0
   }
-  const count = parseCount(expect, 'expect')
+  const expect = input.string('expect')
   const timeout = input.string('timeout')
-  const deadline = Date.now() + (timeout ? parseDuration(timeout, 'timeout') : 120_000)
-  const keys = relupKeys(input.app, { prefix: input.prefix })
-  let done: MachineResult[] = []
-  while (Date.now() < deadline && !input.signal?.aborted) {
-    done = (await coldResults(input.storage, keys, release.releaseId)).filter(
-      (r) => r.status !== 'pending' && Date.parse(r.startedAt) >= since.getTime(),
+  const ackTimeout = input.string('ack-timeout')
+  const count = expect === undefined ? fleet.length : parseCount(expect, 'expect')
+  const timeoutMs = timeout ? parseDuration(timeout, 'timeout') : 120_000
+  if (count === 0) out.warn('no machine reported recently: nothing to wait for')
+  else out.step(`waiting for ${count} machine(s) (timeout ${Math.round(timeoutMs / 1000)} s)`)
+  const reporter = reporterFor(out)
+  const started = performance.now()
+  const outcome: ColdWaitOutcome = await waitForColdRelease({
+    storage: input.storage,
+    app: input.app,
+    prefix: input.prefix,
+    release,
+    expected: fleet,
+    expect: expect === undefined ? undefined : count,
+    timeoutMs,
+    ackTimeoutMs: ackTimeout ? parseDuration(ackTimeout, 'ack-timeout') : undefined,
+    signal: input.signal,
+    onProgress: reporter.progress,
+    onResult: (result) =>
+      result.status === 'failed'
+        ? out.warn(`${result.machineId} failed: ${result.error?.message ?? 'unknown error'}`)
+        : out.step(`${result.machineId} runs cold release ${release.version}`),
+    onAbsent: (machine, graceMs) =>
+      out.warn(
+        `${machine.machineId} did not acknowledge the cold release within ${Math.round(graceMs / 1000)} s ` +
+          `(last seen ${ago(machine.updatedAt)}): counted absent, not waited for. A machine under ` +
+          '`relup run --app` takes it when it polls again; one without a supervisor never does',
+      ),
+    onStorageError: (error) =>
+      out.warn(
+        `storage failed while waiting for the machines (${(error as Error).message}); still waiting until the timeout`,
+      ),
+  })
+  const { outcomes, missing, ok } = outcome
+  out.data({
+    ok,
+    release,
+    waited: true,
+    missing,
+    durationMs: Math.round(performance.now() - started),
+    machines: outcomes.map((o) => ({
+      machineId: o.machineId,
+      status: o.status,
+      lastSeen: o.lastSeen,
+      error: o.result?.error?.message ?? null,
+    })),
+  })
+  if (outcomes.length > 0) {
+    out.line()
+    out.line(
+      table(
+        ['MACHINE', 'STATUS', 'ERROR'],
+        outcomes.map((o) => [
+          o.machineId,
+          o.status === 'absent' ? `absent (last seen ${o.lastSeen ? ago(o.lastSeen) : 'never'})` : o.status,
+          o.result?.error?.message ?? '',
+        ]),
+      ),
     )
-    if (done.length >= count) break
-    await new Promise((resolve) => setTimeout(resolve, 250))
   }
-  for (const result of done)
-    input.out.line(
-      `  ${result.machineId}: ${result.status}${result.error ? ` (${result.error.message})` : ''}`,
-    )
-  const failed = done.filter((r) => r.status === 'failed').length
-  const ok = done.length >= count && failed === 0
-  input.out.data({ ok, release, results: done })
-  if (done.length < count) input.out.error(`${done.length} of ${count} machines reported before the timeout`)
-  else input.out.line(`${done.length - failed} completed, ${failed} failed`)
+  const by = (status: string) => outcomes.filter((o) => o.status === status).length
+  const seconds = ((performance.now() - started) / 1000).toFixed(1)
+  if (missing > 0) out.error(`${missing} of ${count} machine(s) did not report before the timeout`)
+  out.line()
+  out.line(
+    outcomes.length === 0 && missing === 0
+      ? `done; no machine was waited for (start one under relup run --app, or pass --expect <n>)`
+      : `${by('completed')} of ${count} machine(s) run cold release ${release.version} after ${seconds} s` +
+          [
+            by('failed') ? `, ${by('failed')} failed` : '',
+            by('timed-out') ? `, ${by('timed-out')} timed out` : '',
+            by('absent') ? `, ${by('absent')} absent (not waited for)` : '',
+          ].join('') +
+          ` (exit code ${ok ? 0 : 1})`,
+  )
   return ok ? 0 : 1
 }

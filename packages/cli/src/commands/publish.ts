@@ -1,10 +1,27 @@
 import { publish, ReleaseCheckError, reasonsForCold } from '@relup/publisher'
 import { defineCommand } from '../command.js'
 import { UsageError } from '../errors.js'
+import type { Output } from '../output.js'
 import { printOutcome } from '../summary.js'
 import { publishColdRelease } from './cold.js'
 import { DEPLOY_FLAGS, DEPLOY_FLAGS_HELP, deployOptions } from './deployFlags.js'
 import { releaseCheckFailed } from './pack.js'
+
+/** A hot upgrade the machines would refuse as restart-required, and no `--cold-dir`: nothing is written. */
+function needsCold(out: Output, app: string, dir: string, reasons: string[]): number {
+  const how =
+    `publish it as a cold release for machines under \`relup run --app ${app}\`: ` +
+    `relup publish ${dir} --app ${app} --cold-dir <the built app with its production node_modules> --command "node server.js"`
+  const message = `${dir} needs a cold release (a restart of the app), not a hot upgrade: ${reasons.join('; ')}. Nothing was published; ${how}`
+  if (out.json) out.data({ ok: false, error: message, needsCold: true, reasons })
+  else
+    out.error(
+      `a hot upgrade of ${dir} would be refused by the machines as restart-required:\n` +
+        reasons.map((reason) => `  - ${reason}\n`).join('') +
+        `nothing was published; ${how}`,
+    )
+  return 2
+}
 
 export const publishCommand = defineCommand({
   name: 'publish',
@@ -27,10 +44,13 @@ Options:
   --cold                a cold release instead: <dir> is the whole built app with its production
                         node_modules, started as a new process by machines under \`relup run
                         --app\` (see relup run --help); needs --command "node server.js"
-  --command <cmd>       what starts a cold release, run in its directory
+  --command <cmd>       what starts a cold release, run in its directory. A cold release waits for
+                        the machines like a hot upgrade (those that reported recently, or
+                        --expect); --sign signs it for machines run with --trusted-key
   --cold-dir <dir>      the whole app (with --command): when a hot upgrade of <dir> would be refused
                         as restart-required (a dependency at another version, a native addon
-                        change), <cold-dir> is published as a cold release instead, saying why
+                        change), <cold-dir> is published as a cold release instead, saying why.
+                        Without it such a publish stops (exit 2, nothing written) and says how
 ${DEPLOY_FLAGS_HELP}
 
 Exit code 0 when every machine waited for completed (a degraded machine completed: it is
@@ -60,14 +80,15 @@ is held; 130/143 cancelled by Ctrl-C/SIGTERM (the lock is released, temporary fi
       throw new UsageError('relup publish needs the directory to publish: relup publish <dir> --app <name>')
     if (input.flag('cold')) return publishColdRelease(input, dir, 'asked for with --cold')
     const coldDir = input.string('cold-dir')
-    if (coldDir !== undefined) {
-      const reasons = await reasonsForCold(input.storage, input.app, input.prefix, dir)
-      if (reasons.length > 0) {
-        input.out.line(`a hot upgrade of ${dir} would be refused by the machines:`)
-        for (const reason of reasons) input.out.line(`  - ${reason}`)
-        input.out.line(`publishing ${coldDir} as a cold release instead`)
-        return publishColdRelease(input, coldDir, reasons.join('; '))
-      }
+    const reasons = input.flag('skip-checks')
+      ? []
+      : await reasonsForCold(input.storage, input.app, input.prefix, dir, input.string('base-ref'))
+    if (reasons.length > 0) {
+      if (coldDir === undefined) return needsCold(input.out, input.app, dir, reasons)
+      input.out.line(`a hot upgrade of ${dir} would be refused by the machines:`)
+      for (const reason of reasons) input.out.line(`  - ${reason}`)
+      input.out.line(`publishing ${coldDir} as a cold release instead`)
+      return publishColdRelease(input, coldDir, reasons.join('; '))
     }
     const outcome = await publish({
       ...(await deployOptions(input, { autoRollout: true })),

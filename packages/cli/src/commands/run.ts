@@ -9,6 +9,7 @@
 import { hostname } from 'node:os'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { loadKey } from '@relup/artifact'
 import { DEFAULT_STORAGE, openStorage } from '@relup/publisher'
 import type { PortSpec, Release, SupervisorEvent } from '@relup/supervisor'
 import type { Command } from '../command.js'
@@ -24,12 +25,14 @@ const FLAGS = {
   'machine-id': { type: 'string' },
   'releases-dir': { type: 'string' },
   'poll-interval': { type: 'string' },
+  'trusted-key': { type: 'string', multiple: true },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
 const HELP = `relup run --port <[host:]port> [--port …] [--ready-timeout <ms>] [--drain-timeout <ms>]
-          [--app <name> [--storage <url>] [--machine-id <id>] [--releases-dir <dir>]] [--json] -- <command> [args…]
+          [--app <name> [--storage <url>] [--machine-id <id>] [--releases-dir <dir>] [--trusted-key <pem>]…]
+          [--json] -- <command> [args…]
 
 Runs your app (the command, e.g. \`node dist/server.js\`) under a supervisor that owns its
 listening sockets. The app takes them with listen(server, port) from @relup/supervisor/app
@@ -62,6 +65,9 @@ Options:
   --machine-id <id>      for results (default RELUP_MACHINE_ID, FLY_MACHINE_ID, else the host name)
   --releases-dir <dir>   where cold releases are extracted (default .relup-run/releases)
   --poll-interval <ms>   how often the cold pointer is read (default 1000)
+  --trusted-key <pem>    an Ed25519 public key (PEM file, repeatable; see relup keygen): a cold
+                         release not signed by one of them (relup publish --cold --sign) is
+                         refused, reported failed, and the serving process keeps serving
   --json                 one JSON event per line on stdout instead of messages on stderr`
 
 function parsePort(value: string): PortSpec {
@@ -84,17 +90,11 @@ function parseMs(flag: string, value: string | undefined): number | undefined {
 
 /** relup's flags come first; the command starts at `--` or at the first word that is not a flag. */
 function splitArgv(argv: string[]): { own: string[]; command: string[] } {
-  const takesValue = new Set([
-    '--port',
-    '--ready-timeout',
-    '--drain-timeout',
-    '--app',
-    '--storage',
-    '--prefix',
-    '--machine-id',
-    '--releases-dir',
-    '--poll-interval',
-  ])
+  const takesValue = new Set(
+    Object.entries(FLAGS)
+      .filter(([, spec]) => spec.type === 'string')
+      .map(([name]) => `--${name}`),
+  )
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i]!
     if (token === '--') return { own: argv.slice(0, i), command: argv.slice(i + 1) }
@@ -151,6 +151,7 @@ export const runCommand: Command = {
       'machine-id'?: string
       'releases-dir'?: string
       'poll-interval'?: string
+      'trusted-key'?: string[]
       json?: boolean
       help?: boolean
     }
@@ -170,6 +171,8 @@ export const runCommand: Command = {
     if (!values.port?.length)
       throw new UsageError('relup run needs at least one --port to own, e.g. --port 3000')
     const ports = values.port.map(parsePort)
+    if (values['trusted-key']?.length && values.app === undefined)
+      throw new UsageError('--trusted-key checks cold releases: it needs --app <name> (and --storage)')
     const report = (event: SupervisorEvent) => {
       if (values.json) {
         const plain =
@@ -201,6 +204,11 @@ export const runCommand: Command = {
             prefix: values.prefix,
             machineId: values['machine-id'] ?? io.env.RELUP_MACHINE_ID ?? io.env.FLY_MACHINE_ID ?? hostname(),
             releasesDir: resolve(io.cwd, values['releases-dir'] ?? '.relup-run/releases'),
+            trustedKeys: await Promise.all(
+              (values['trusted-key'] ?? []).map((key) =>
+                loadKey(key.includes('-----BEGIN') ? key : resolve(io.cwd, key)),
+              ),
+            ),
           }
     let first = base as Release
     if (cold) {

@@ -9,6 +9,7 @@ import {
 import { parseDuration } from '../args.js'
 import { defineCommand } from '../command.js'
 import { ago, type Io, Output, table } from '../output.js'
+import { type ColdStatus, coldProblems, printColdStatus, readColdStatus } from './coldStatus.js'
 
 function lastResultCell(last: LastResult | null): string {
   if (!last) return '-'
@@ -50,11 +51,14 @@ export const statusCommand = defineCommand({
 The pointer (base, hot version, published when and by whom), the deploy lock, and every
 machine's version, fingerprint, last result and when it was last seen. Machines that are
 behind, failed or degraded (old instances failed to dispose: restart when convenient) are
-flagged, and so are live machines on another base than the pointer's.
+flagged, and so are live machines on another base than the pointer's. With cold releases
+(relup publish --cold), the cold release (version, id, published when and by whom, signed) and
+each machine's cold release (from its base, cold-<releaseId>) and result.
 
 Exit code 0 when the fleet runs what the pointer says; 1 when a machine FAILED or is BEHIND,
-the pointer is corrupt (run \`relup repair\`) or the lock unreadable (run \`relup unlock\`), so it
-can gate a CI step. DEGRADED, OLDER BASE, STOPPED and not-seen-recently machines do not change
+the pointer is corrupt (run \`relup repair\`) or the lock unreadable (run \`relup unlock\`), a
+machine failed the current cold release or cold.json is corrupt (publish a cold release again),
+so it can gate a CI step. DEGRADED, OLDER BASE, STOPPED and not-seen-recently machines do not change
 it. During a staged rollout it also shows the candidate, its plan and wave, and each machine of
 the wave with its result and health figures (CANDIDATE: it runs the candidate).
 
@@ -70,14 +74,15 @@ Ctrl-C ends it (exit 0).`,
     const read = async () => {
       const fleet = await readFleetStatus({ storage, app, prefix })
       const rollout = fleet.pointer?.candidate ? await rolloutStatus({ storage, app, prefix }) : null
-      return { fleet, rollout }
+      const cold = await readColdStatus(storage, app, prefix, fleet.machines)
+      return { fleet, rollout, cold }
     }
     if (input.flag('watch')) {
       const interval = input.string('interval')
       return watchStatus(io, out.json, read, interval ? parseDuration(interval, 'interval') : 1000, signal)
     }
-    const { fleet, rollout } = await read()
-    return printStatus(out, app, fleet, rollout)
+    const { fleet, rollout, cold } = await read()
+    return printStatus(out, app, fleet, rollout, cold)
   },
 })
 
@@ -85,7 +90,7 @@ Ctrl-C ends it (exit 0).`,
 async function watchStatus(
   io: Io,
   json: boolean,
-  read: () => Promise<{ fleet: FleetStatus; rollout: RolloutStatus | null }>,
+  read: () => Promise<{ fleet: FleetStatus; rollout: RolloutStatus | null; cold: ColdStatus }>,
   intervalMs: number,
   signal: AbortSignal | undefined,
 ): Promise<number> {
@@ -94,10 +99,10 @@ async function watchStatus(
   while (!signal?.aborted) {
     let text: string
     try {
-      const { fleet, rollout } = await read()
+      const { fleet, rollout, cold } = await read()
       if (json) {
-        const problems = fleetProblems(fleet)
-        text = `${JSON.stringify({ ok: problems.length === 0, problems, ...fleet, rollout, replacedLock: null, warnings: [] })}\n`
+        const problems = [...fleetProblems(fleet), ...coldProblems(cold)]
+        text = `${JSON.stringify({ ok: problems.length === 0, problems, ...fleet, rollout, cold, replacedLock: null, warnings: [] })}\n`
       } else {
         let captured = ''
         const capture = {
@@ -106,7 +111,7 @@ async function watchStatus(
             return true
           },
         } as unknown as Io['stdout']
-        printStatus(new Output({ ...io, stdout: capture }, false), fleet.app, fleet, rollout)
+        printStatus(new Output({ ...io, stdout: capture }, false), fleet.app, fleet, rollout, cold)
         text = captured
       }
     } catch (error) {
@@ -130,11 +135,17 @@ async function watchStatus(
   return 0
 }
 
-function printStatus(out: Output, app: string, fleet: FleetStatus, rollout: RolloutStatus | null): number {
+function printStatus(
+  out: Output,
+  app: string,
+  fleet: FleetStatus,
+  rollout: RolloutStatus | null,
+  cold: ColdStatus,
+): number {
   {
-    const problems = fleetProblems(fleet)
+    const problems = [...fleetProblems(fleet), ...coldProblems(cold)]
     const code = problems.length > 0 ? 1 : 0
-    out.data({ ok: code === 0, problems, ...fleet, rollout })
+    out.data({ ok: code === 0, problems, ...fleet, rollout, cold })
     if (out.json) return code
     const { pointer, lock, machines } = fleet
     out.line(`app ${app} on ${fleet.storage}`)
@@ -165,6 +176,11 @@ function printStatus(out: Output, app: string, fleet: FleetStatus, rollout: Roll
         : lock
           ? `lock     held by ${lock.owner} since ${lock.acquiredAt} (${lock.purpose}), expires ${lock.expiresAt}`
           : 'lock     free',
+    )
+    printColdStatus(
+      out,
+      cold,
+      machines.filter((m) => isMachineRecent(m)).map((m) => m.machineId),
     )
     out.line()
     if (machines.length === 0) out.line('no machine has reported yet')

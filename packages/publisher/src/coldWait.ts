@@ -1,0 +1,83 @@
+/**
+ * Waiting for the fleet to take a cold release, as a hot publish waits: without `expect`, the
+ * machines that reported recently (their records, read before the pointer moved) are waited for,
+ * each until its result under `results/<releaseId>/` is final or it is counted absent (it did not
+ * acknowledge within its grace: gone, or not under `relup run --app`). A rollback is a release of
+ * its own (a new id), so no result of an earlier time counts.
+ */
+import {
+  type ColdRelease,
+  coldBaseRef,
+  isMachineRecent,
+  type MachineRecord,
+  type MachineResult,
+  relupKeys,
+  type Storage,
+} from '@relup/core'
+import { readMachineRecords } from './machines.js'
+import { type MachineOutcome, type WaitProgress, waitForResults } from './wait.js'
+
+/** The default of `timeoutMs`, as for hot upgrades. */
+const DEFAULT_TIMEOUT_MS = 120_000
+
+export interface WaitForColdOptions {
+  storage: Storage
+  app: string
+  prefix?: string | undefined
+  release: ColdRelease
+  /** The live machines, read before the pointer moved (`coldFleet`). Ignored with `expect`. */
+  expected: readonly MachineRecord[]
+  /** Wait for exactly this many machines' results instead (none is ever absent). */
+  expect?: number | undefined
+  /** Default 120 s. */
+  timeoutMs?: number | undefined
+  /** A machine's grace to acknowledge, at least (default 15 s, or three of its poll intervals). */
+  ackTimeoutMs?: number | undefined
+  pollMs?: number | undefined
+  signal?: AbortSignal | undefined
+  onProgress?: ((progress: WaitProgress) => void) | undefined
+  onResult?: ((result: MachineResult) => void) | undefined
+  onAbsent?: ((machine: MachineRecord, graceMs: number) => void) | undefined
+  onStorageError?: ((error: unknown) => void) | undefined
+}
+
+export interface ColdWaitOutcome {
+  outcomes: MachineOutcome[]
+  /** With `expect`: how many machines never gave a final result. */
+  missing: number
+  /** Every machine waited for completed or is absent, none is missing, and one completed if any is absent. */
+  ok: boolean
+}
+
+/** The machines a cold release waits for: every live one (cold releases change the base). */
+export async function coldFleet(storage: Storage, app: string, prefix?: string): Promise<MachineRecord[]> {
+  const records = await readMachineRecords(storage, relupKeys(app, { prefix }))
+  return records.filter((record) => isMachineRecent(record))
+}
+
+export async function waitForColdRelease(options: WaitForColdOptions): Promise<ColdWaitOutcome> {
+  const keys = relupKeys(options.app, { prefix: options.prefix })
+  const expected = options.expect === undefined ? [...options.expected] : []
+  const outcomes = await waitForResults(options.storage, keys, expected, {
+    upgradeId: options.release.releaseId,
+    baseRef: coldBaseRef(options.release.releaseId),
+    expect: options.expect,
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    pollMs: options.pollMs,
+    ackTimeoutMs: options.ackTimeoutMs,
+    signal: options.signal,
+    onProgress: options.onProgress,
+    onResult: options.onResult,
+    onAbsent: options.onAbsent,
+    onStorageError: options.onStorageError,
+  })
+  const final = outcomes.filter((o) => o.status === 'completed' || o.status === 'failed').length
+  const missing = options.expect === undefined ? 0 : Math.max(0, options.expect - final)
+  const completed = outcomes.filter((o) => o.status === 'completed').length
+  const absent = outcomes.filter((o) => o.status === 'absent').length
+  const ok =
+    missing === 0 &&
+    outcomes.every((o) => o.status === 'completed' || o.status === 'absent') &&
+    (absent === 0 || completed > 0)
+  return { outcomes, missing, ok }
+}
