@@ -6,10 +6,9 @@
  * cancellation (exit 130/143). Advice that says `--app <app>` names the app.
  */
 import { isRelupError, type Notifier, type Storage } from '@relup/core'
-import { CancelledError, DEFAULT_STORAGE, openStorage } from '@relup/publisher'
+import { CancelledError, DEFAULT_STORAGE, openNotifierUrl, openStorage } from '@relup/publisher'
 import { type FlagValues, type GLOBAL_OPTIONS, type OptionSpec, parse, requireApp } from './args.js'
 import { cancelOnSignals } from './cancel.js'
-import { openNotifierThread } from './notifierThread.js'
 import type { Io, Output } from './output.js'
 
 type Flags<F extends OptionSpec> = F & typeof GLOBAL_OPTIONS
@@ -89,14 +88,12 @@ export function defineCommand<
       const url = input.string('storage') ?? io.env.RELUP_STORAGE ?? DEFAULT_STORAGE
       const storage = spec.needsStorage ? await openStorage(url, { cwd: io.cwd, env: io.env }) : undefined
       const notifyUrl = spec.notifies ? (input.string('notify') ?? io.env.RELUP_NOTIFY) : undefined
-      let notifier: Notifier | undefined
-      try {
-        // Its client loads on its own thread while the command works (see notifierThread.ts).
-        notifier = notifyUrl ? openNotifierThread(notifyUrl) : undefined
-      } catch (error) {
-        await storage?.close?.()
-        throw error
-      }
+      const notifier = notifyUrl
+        ? await openNotifierUrl(notifyUrl).catch(async (error: unknown) => {
+            await storage?.close?.()
+            throw error
+          })
+        : undefined
       const cancel = spec.cancellable ? cancelOnSignals(out) : undefined
       try {
         return await spec.run({
