@@ -5,7 +5,7 @@
  * start is part of the time to new code; a machine's subscription (reconnects, resubscribes)
  * stays on ioredis. Pub/sub ignores the database number, so a `/db` in the URL needs no SELECT.
  */
-import { connect as connectTcp, type Socket } from 'node:net'
+import { connect as connectTcp, isIP, type Socket } from 'node:net'
 import { connect as connectTls } from 'node:tls'
 
 /** RESP array of bulk strings: how a client sends a command. */
@@ -18,7 +18,12 @@ function command(...args: string[]): string {
  * the number of subscribers that received it. Rejects on a connection error, an error reply,
  * or no answer within `timeoutMs`.
  */
-export function publishOnce(url: string, channel: string, message: string, timeoutMs: number): Promise<number> {
+export function publishOnce(
+  url: string,
+  channel: string,
+  message: string,
+  timeoutMs: number,
+): Promise<number> {
   const target = new URL(url)
   const tls = target.protocol === 'rediss:'
   const host = target.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1'
@@ -34,7 +39,7 @@ export function publishOnce(url: string, channel: string, message: string, timeo
 
   return new Promise<number>((resolve, reject) => {
     const socket: Socket = tls
-      ? connectTls({ host, port, servername: host })
+      ? connectTls({ host, port, ...(isIP(host) ? {} : { servername: host }) })
       : connectTcp({ host, port })
     const timer = setTimeout(() => finish(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
     let settled = false

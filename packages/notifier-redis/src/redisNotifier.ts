@@ -7,6 +7,8 @@
  * (`publishOnce.ts`): a publisher never loads ioredis, which is required only on the first
  * `subscribe`.
  */
+
+import { createRequire } from 'node:module'
 import {
   encodeNotice,
   type Logger,
@@ -19,7 +21,6 @@ import {
   parseNotice,
   redactUrl,
 } from '@relup/core'
-import { createRequire } from 'node:module'
 import type { Redis } from 'ioredis'
 import { publishOnce } from './publishOnce.js'
 
