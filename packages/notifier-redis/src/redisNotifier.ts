@@ -1,10 +1,14 @@
 /**
- * Redis pub/sub as relup's doorbell. One connection per subscription (a subscribed Redis
- * connection can do nothing else) and one, opened on the first announce, for publishing. ioredis
- * reconnects by itself with a capped backoff; the subscription is re-issued on every `ready`, and
- * `connected` is reported only once Redis confirmed it, so a machine that checks the pointer on
- * reconnect cannot miss a notice published between the two.
+ * Redis pub/sub as relup's doorbell. One ioredis connection per subscription (a subscribed Redis
+ * connection can do nothing else); ioredis reconnects by itself with a capped backoff, the
+ * subscription is re-issued on every `ready`, and `connected` is reported only once Redis
+ * confirmed it, so a machine that checks the pointer on reconnect cannot miss a notice published
+ * between the two. An announce is one `PUBLISH` on a short connection of its own
+ * (`publishOnce.ts`): a publisher never loads ioredis, which is required only on the first
+ * `subscribe`.
  */
+
+import { createRequire } from 'node:module'
 import {
   encodeNotice,
   type Logger,
@@ -17,7 +21,8 @@ import {
   parseNotice,
   redactUrl,
 } from '@relup/core'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { publishOnce } from './publishOnce.js'
 
 export interface RedisNotifierOptions {
   /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). */
@@ -33,6 +38,14 @@ export interface RedisNotifierOptions {
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 
+// ioredis is CommonJS: required on the first subscription, so that announcing never loads it.
+const require = createRequire(import.meta.url)
+let RedisClient: typeof Redis | undefined
+const loadRedis = (): typeof Redis => {
+  RedisClient ??= (require('ioredis') as typeof import('ioredis')).Redis
+  return RedisClient
+}
+
 export function redisNotifier(options: RedisNotifierOptions): Notifier {
   const { url } = options
   const name = redactUrl(url)
@@ -41,11 +54,10 @@ export function redisNotifier(options: RedisNotifierOptions): Notifier {
   const announceTimeout = options.announceTimeout ?? 3000
   const logger = options.logger ?? quiet
   const subscriptions = new Set<NotifierSubscription>()
-  let publisher: Redis | null = null
   let closed = false
 
   const client = (extra: { maxRetriesPerRequest: number | null }) => {
-    const redis = new Redis(url, {
+    const redis = new (loadRedis())(url, {
       lazyConnect: true,
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), reconnectMaxDelay),
       autoResubscribe: false,
@@ -62,26 +74,14 @@ export function redisNotifier(options: RedisNotifierOptions): Notifier {
 
   async function announce(notice: PointerNotice): Promise<void> {
     if (closed) throw new NotifierError(name, `the notifier ${name} is closed; the notice was not sent`)
-    if (!publisher) {
-      publisher = client({ maxRetriesPerRequest: 1 })
-      publisher.connect().catch(() => {}) // retried by ioredis; the publish below reports it
-    }
-    const sent = publisher.publish(channelPrefix + notice.pointerKey, encodeNotice(notice))
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${announceTimeout} ms`)), announceTimeout)
-    })
     try {
-      await Promise.race([sent, timeout])
+      await publishOnce(url, channelPrefix + notice.pointerKey, encodeNotice(notice), announceTimeout)
     } catch (error) {
-      sent.catch(() => {})
       throw new NotifierError(
         name,
         `could not announce the pointer move on ${name} (${(error as Error).message}); machines pick it up at their next safety-net poll — check that Redis is reachable`,
         { cause: error },
       )
-    } finally {
-      clearTimeout(timer)
     }
   }
 
@@ -140,8 +140,6 @@ export function redisNotifier(options: RedisNotifierOptions): Notifier {
     close: async () => {
       closed = true
       await Promise.all([...subscriptions].map((subscription) => subscription.close()))
-      publisher?.disconnect(false)
-      publisher = null
     },
   }
 }
