@@ -28,6 +28,7 @@ import {
   writeDocument,
 } from '@relup/core'
 import { describeProblem, ReleaseCheckError } from './errors.js'
+import { requireStoredArtifact } from './gc.js'
 import { acquireLock, releaseLock, whoAmI } from './lock.js'
 import { readPointerState } from './pointer.js'
 import { checkHotCode } from './releaseCheck.js'
@@ -184,6 +185,8 @@ async function movePointer(
     const read = await readDocument(storage, key, parseColdPointer)
     const current = read.status === 'ok' ? read.document : null
     const moved = next(current)
+    // Under the lock, as a hot publish does: a gc may have removed a reused artifact meanwhile.
+    if (moved.release) await requireStoredArtifact(storage, moved.release.artifact, options.app)
     const document: ColdPointer = {
       schema: 1,
       seq: (current?.seq ?? 0) + 1,

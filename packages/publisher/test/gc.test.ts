@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import {
+  coldKey,
   type HotUpgrade,
   initialPointer,
   listAll,
@@ -324,6 +325,45 @@ describe('relup gc and cold releases', () => {
     }
     expect(outcome.deleted.artifacts).toContain(stale)
     expect((await rollbackCold({ storage, app: APP })).version).toBe('c2')
+  })
+})
+
+describe('a cold publish that reuses an artifact', () => {
+  it('fails with ArtifactGoneError, and leaves cold.json alone, when a gc removed the artifact before the lock', async () => {
+    const inner = freshStorage()
+    await seed(inner, 1)
+    const first = await publishCold({
+      storage: inner,
+      app: APP,
+      dir: await hotDir('c1'),
+      version: 'c1',
+      command: ['node', 'handler.js'],
+      reason: 'test',
+    })
+    const before = await inner.get(coldKey(keys))
+    // The same build again: its artifact is already stored (reused), and a gc removes it just as
+    // this publisher takes the lock.
+    const storage: Storage = {
+      ...inner,
+      async put(key, body, options) {
+        if (key === keys.lock) await inner.delete(first.artifact.key)
+        return inner.put(key, body, options)
+      },
+    }
+    const error = await publishCold({
+      storage,
+      app: APP,
+      dir: await hotDir('c1'),
+      version: 'c1',
+      command: ['node', 'handler.js'],
+      reason: 'test',
+    }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(ArtifactGoneError)
+    const after = await inner.get(coldKey(keys))
+    expect(after.status === 'ok' && before.status === 'ok' && after.etag).toBe(
+      before.status === 'ok' && before.etag,
+    )
+    expect((await inner.get(keys.lock)).status).toBe('not-found') // released
   })
 })
 
