@@ -19,11 +19,18 @@ export async function readMarker(stateDir: string): Promise<LocalMarker | null> 
 }
 
 export async function writeMarker(stateDir: string, marker: LocalMarker): Promise<void> {
-  const path = markerPath(stateDir)
+  await writeStateFile(stateDir, markerPath(stateDir), marker)
+}
+
+/**
+ * A JSON file of the state directory, written whole or not at all and durably: a temporary file,
+ * fsync, rename, then fsync of the directory. A crash never leaves half of it.
+ */
+export async function writeStateFile(stateDir: string, path: string, value: unknown): Promise<void> {
   const temp = `${path}.${process.pid}.${Date.now()}.tmp`
   const handle = await open(temp, 'w')
   try {
-    await handle.writeFile(`${JSON.stringify(marker, null, 2)}\n`)
+    await handle.writeFile(`${JSON.stringify(value, null, 2)}\n`)
     await handle.sync()
   } finally {
     await handle.close()

@@ -4,9 +4,10 @@
  * that died during probation is known at its next start; and `refused.json`, the upgrades this
  * machine found unhealthy, which it never applies again.
  */
-import { readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type LocalMarker, parseLocalMarker } from '@relup/core'
+import { writeStateFile } from './markerFile.js'
 
 export interface ProbationRecord {
   upgradeId: string
@@ -21,15 +22,8 @@ const refusedPath = (stateDir: string) => join(stateDir, 'refused.json')
 /** Refused upgrade ids kept: the newest. */
 const REFUSED_KEPT = 50
 
-/** Written whole or not at all (a temporary file renamed): a crash never leaves half of it. */
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const temp = `${path}.${process.pid}.tmp`
-  await writeFile(temp, text)
-  await rename(temp, path)
-}
-
 export async function writeProbation(stateDir: string, record: ProbationRecord): Promise<void> {
-  await writeAtomically(probationPath(stateDir), `${JSON.stringify(record, null, 2)}\n`)
+  await writeStateFile(stateDir, probationPath(stateDir), record)
 }
 
 /** The probation a previous process left unfinished, or null. An unreadable file is ignored. */
@@ -62,5 +56,5 @@ export async function readRefused(stateDir: string): Promise<string[]> {
 }
 
 export async function writeRefused(stateDir: string, refused: readonly string[]): Promise<void> {
-  await writeAtomically(refusedPath(stateDir), `${JSON.stringify(refused.slice(-REFUSED_KEPT))}\n`)
+  await writeStateFile(stateDir, refusedPath(stateDir), refused.slice(-REFUSED_KEPT))
 }

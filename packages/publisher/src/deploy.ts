@@ -10,6 +10,7 @@ import {
   type MachineRecord,
   type RelupKeys,
   type Storage,
+  withCandidate,
   withHotUpgrade,
   withoutHotUpgrade,
   writeDocument,
@@ -26,7 +27,7 @@ import {
   splitByBase,
 } from './machines.js'
 import { movePointer, readPointer, verifyPointer } from './pointer.js'
-import { AUTO_MIN_MACHINES, driveRollout, firstWave, type RolloutOptions, startCandidate } from './rollout.js'
+import { AUTO_MIN_MACHINES, driveRollout, firstWave, type RolloutOptions } from './rollout.js'
 import { retryTransient } from './transient.js'
 import type { DeployOptions, PublishOutcome, Reporter, RollbackOutcome } from './types.js'
 import { type MachineOutcome, waitForResults } from './wait.js'
@@ -347,7 +348,7 @@ async function deployStaged(
       context.warnings.warn(
         `replacing the rollout of ${current.candidate.upgrade.version} (upgrade ${current.candidate.upgrade.upgradeId}), still at wave ${current.candidate.rollout.wave + 1}: its machines go back to the stable release`,
       )
-    return startCandidate(current, hot, rollout, setBy.setBy)
+    return withCandidate(current, hot, rollout, setBy)
   })
   await verifyPointer(storage, keys, written, 'Nothing was waited for.')
   await announceMove(options.notifier, keys.current, written, 'rollout', context.warnings.warn)

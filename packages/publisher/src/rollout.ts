@@ -23,7 +23,6 @@ import {
   type RolloutWave,
   type Storage,
   waveThreshold,
-  withCandidate,
   withoutCandidate,
   withRollout,
 } from '@relup/core'
@@ -96,10 +95,6 @@ export function firstWave(hot: HotUpgrade, options: RolloutOptions, live: readon
     startedAt: now,
     waveStartedAt: now,
   }
-}
-
-export function startCandidate(current: CurrentPointer, hot: HotUpgrade, rollout: Rollout, setBy: string) {
-  return withCandidate(current, hot, rollout, { setBy })
 }
 
 const inWave = (machineId: string, upgradeId: string, threshold: number) =>
