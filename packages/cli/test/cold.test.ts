@@ -1,7 +1,7 @@
-import { cp, mkdir, writeFile } from 'node:fs/promises'
+import { cp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { coldKey, listAll, parseColdPointer, readDocument, relupKeys } from '@relup/core'
+import { coldBaseRef, coldKey, listAll, parseColdPointer, readDocument, relupKeys } from '@relup/core'
 import { fsStorage } from '@relup/storage-fs'
 import { describe, expect, it } from 'vitest'
 import { APP, bootPointer, onCleanup, pointerOf, tempDir } from './helpers.js'
@@ -58,6 +58,8 @@ describe('relup publish --cold-dir', () => {
     const hot = spawnRelup(['publish', join(app, 'hot'), ...flags, ...cold, '--no-wait', '--version', 'h1'])
     expect((await hot.exited).code).toBe(0)
     expect((await pointerOf(storage)).hot?.manifest.hostPackages).toEqual({ dep: '1.0.0' })
+    // No cold release in storage: nothing to compare the server with, and it says so.
+    expect(hot.stdout()).toMatch(/^note: no cold release of chat is in storage, .* is not compared/m)
 
     await setDependency(app, '2.0.0')
     const bump = spawnRelup(['publish', join(app, 'hot'), ...flags, ...cold, '--version', 'h2'])
@@ -77,6 +79,72 @@ describe('relup publish --cold-dir', () => {
     })
     // The hot pointer did not move.
     expect((await pointerOf(storage)).hot?.version).toBe('h1')
+  }, 30_000)
+
+  it('publishes a changed cold entry (the server, its modules) as a cold release, naming the files; hot changes alone go hot', async () => {
+    const dir = await tempDir('cold-store')
+    const storage = fsStorage({ dir })
+    onCleanup(async () => storage.close?.())
+    const app = await appWithDependency('1.0.0')
+    await mkdir(join(app, 'lib'))
+    await writeFile(join(app, 'lib', 'pool.js'), 'module.exports = { size: 4 }\n')
+    const flags = ['--app', APP, '--storage', `file://${dir}`]
+    const cold = ['--cold-dir', app, '--command', 'node server.mjs']
+    const coldPointer = async () => {
+      const read = await readDocument(storage, coldKey(relupKeys(APP)), parseColdPointer)
+      if (read.status !== 'ok' || !read.document.release) throw new Error('no cold release')
+      return read.document.release
+    }
+    const first = spawnRelup([
+      'publish',
+      app,
+      '--cold',
+      '--command',
+      'node server.mjs',
+      ...flags,
+      '--no-wait',
+    ])
+    expect((await first.exited).code).toBe(0)
+    const live = await coldPointer()
+    // The machines booted from it: their runtime reset the hot pointer to its base.
+    await bootPointer(storage, coldBaseRef(live.releaseId))
+
+    // The hot code and a file inside node_modules changed (not the dependency's version): hot.
+    await writeFile(
+      join(app, 'hot', 'router.js'),
+      "const dep = require('dep')\nmodule.exports = () => `${dep.value}!`\n",
+    )
+    await writeFile(join(app, 'node_modules', 'dep', 'index.js'), "exports.value = '1.0.0' // rebuilt\n")
+    const hot = spawnRelup(['publish', join(app, 'hot'), ...flags, ...cold, '--no-wait', '--version', 'h1'])
+    expect((await hot.exited).code).toBe(0)
+    expect(hot.stdout()).not.toMatch(/refused|note:/)
+    expect((await pointerOf(storage)).hot?.version).toBe('h1')
+    expect((await coldPointer()).releaseId).toBe(live.releaseId)
+
+    // The server changed, a module of it was added and another removed: cold, naming them.
+    await writeFile(join(app, 'server.mjs'), '// v2\n', { flag: 'a' })
+    await writeFile(join(app, 'lib', 'db.js'), 'module.exports = {}\n')
+    await rm(join(app, 'lib', 'pool.js'))
+    const bump = spawnRelup(['publish', join(app, 'hot'), ...flags, ...cold, '--no-wait', '--version', 'c2'])
+    expect((await bump.exited).code).toBe(0)
+    expect(bump.stdout()).toContain('would be refused by the machines')
+    expect(bump.stdout()).toMatch(
+      /the cold entry changed: lib\/db\.js, lib\/pool\.js, server\.mjs \(against cold release 1\.0\.0/,
+    )
+    const next = await coldPointer()
+    expect(next).toMatchObject({
+      version: 'c2',
+      reason: expect.stringMatching(/the cold entry changed: lib\/db\.js/),
+    })
+    expect((await pointerOf(storage)).hot?.version).toBe('h1')
+
+    // Without --cold-dir the publisher cannot know: a hot upgrade, as before.
+    await bootPointer(storage, coldBaseRef(next.releaseId))
+    await writeFile(join(app, 'server.mjs'), '// v3\n', { flag: 'a' })
+    const blind = spawnRelup(['publish', join(app, 'hot'), ...flags, '--no-wait', '--version', 'h3'])
+    expect((await blind.exited).code).toBe(0)
+    expect(blind.stdout()).not.toMatch(/cold entry|note:/)
+    expect((await pointerOf(storage)).hot?.version).toBe('h3')
   }, 30_000)
 
   it('without --cold-dir, a hot publish the machines would refuse says to go cold: exit 2, nothing written', async () => {

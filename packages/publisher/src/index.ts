@@ -9,6 +9,12 @@ export {
   reasonsForCold,
   rollbackCold,
 } from './cold.js'
+export {
+  type ColdEntryComparison,
+  type CompareColdEntryOptions,
+  coldEntryFilter,
+  compareColdEntry,
+} from './coldEntry.js'
 export { type ColdWaitOutcome, coldFleet, type WaitForColdOptions, waitForColdRelease } from './coldWait.js'
 export { type DoctorProbe, type ProbeVerdict, runDoctor, storageReady } from './doctor.js'
 export {
@@ -57,7 +63,13 @@ export { isMinorityBase, type OtherBaseMachine } from './machines.js'
 export { type DeployOperation, PUBLISHER_METER } from './metrics.js'
 export { type PointerState, readPointerState } from './pointer.js'
 export { type PublishOptions, publish } from './publish.js'
-export { type CheckHotCodeOptions, checkHotCode, manifestToPublish } from './releaseCheck.js'
+export { type PlanPublishOptions, type PublishPlan, planPublish } from './publishPlan.js'
+export {
+  type CheckedHotCode,
+  type CheckHotCodeOptions,
+  checkHotCode,
+  manifestToPublish,
+} from './releaseCheck.js'
 export {
   type MachineAction,
   type MachinePlan,
