@@ -112,7 +112,7 @@ describe('relup publish --cold-dir', () => {
     // The hot code and a file inside node_modules changed (not the dependency's version): hot.
     await writeFile(
       join(app, 'hot', 'router.js'),
-      "const dep = require('dep')\nmodule.exports = () => `${dep.value}!`\n",
+      "const dep = require('dep')\nmodule.exports = () => dep.value + '!'\n",
     )
     await writeFile(join(app, 'node_modules', 'dep', 'index.js'), "exports.value = '1.0.0' // rebuilt\n")
     const hot = spawnRelup(['publish', join(app, 'hot'), ...flags, ...cold, '--no-wait', '--version', 'h1'])
