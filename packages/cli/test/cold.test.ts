@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { coldBaseRef, coldKey, listAll, parseColdPointer, readDocument, relupKeys } from '@relup/core'
 import { fsStorage } from '@relup/storage-fs'
 import { describe, expect, it } from 'vitest'
-import { APP, bootPointer, onCleanup, pointerOf, tempDir } from './helpers.js'
+import { APP, announceMachine, bootPointer, onCleanup, pointerOf, tempDir } from './helpers.js'
 import { spawnRelup } from './processes.js'
 
 const packages = fileURLToPath(new URL('../..', import.meta.url))
@@ -199,5 +199,67 @@ describe('relup publish --cold-dir', () => {
       baseRef: 'image-2',
       hot: { manifest: { hostPackages: { dep: '2.0.0' } } },
     })
+  }, 30_000)
+})
+
+describe('relup publish --cold and machines not under relup run --app', () => {
+  it('leaves them out (not waited for, not absent), says why, and fails when the release reaches no one; status shows each supervisor', async () => {
+    const dir = await tempDir('cold-store')
+    const storage = fsStorage({ dir })
+    onCleanup(async () => storage.close?.())
+    await bootPointer(storage)
+    await announceMachine(storage, 'plain', 'image-1', { supervised: null })
+    await announceMachine(storage, 'run-only', 'image-1', {
+      supervised: { followsColdReleases: false, coldReleaseId: null },
+    })
+    const flags = ['--app', APP, '--storage', `file://${dir}`]
+    const app = await appWithDependency('1.0.0')
+    const publish = spawnRelup(['publish', app, '--cold', '--command', 'node server.mjs', ...flags, '--json'])
+    expect((await publish.exited).code).toBe(1)
+    const out = JSON.parse(publish.stdout()) as {
+      ok: boolean
+      machines: unknown[]
+      leftOut: { machineId: string; why: string }[]
+      warnings: string[]
+    }
+    // Nothing was waited for (no machine counted absent): both are left out.
+    expect(out).toMatchObject({ ok: false, machines: [] })
+    expect(out.leftOut).toEqual([
+      { machineId: 'plain', why: 'not under relup run: a cold release does not reach it' },
+      {
+        machineId: 'run-only',
+        why: `under relup run without --app ${APP}: it does not follow cold releases`,
+      },
+    ])
+    expect(out.warnings.join('\n')).toMatch(/none of the 2 live machine\(s\) runs under relup run --app chat/)
+
+    // One machine under relup run --app (its record says so) is waited for; it never answers: absent.
+    await announceMachine(storage, 'supervised', 'image-1', {
+      pollIntervalMs: 100,
+      supervised: { followsColdReleases: true, coldReleaseId: null },
+    })
+    const human = spawnRelup([
+      'publish',
+      app,
+      '--cold',
+      '--command',
+      'node server.mjs',
+      ...flags,
+      '--ack-timeout',
+      '1s',
+    ])
+    expect((await human.exited).code).toBe(1)
+    expect(human.stdout()).toMatch(
+      /^plain +left out +not under relup run: a cold release does not reach it$/m,
+    )
+    expect(human.stdout()).toMatch(/^supervised +absent /m)
+    expect(human.stdout()).toMatch(/0 of 1 machine\(s\) run cold release 1\.0\.0 .*, 1 absent .*, 2 left out/)
+
+    const status = spawnRelup(['status', ...flags])
+    await status.exited
+    expect(status.stdout()).toMatch(/^MACHINE .* SUPERVISOR +STATE$/m)
+    expect(status.stdout()).toMatch(/^plain .* none +ok$/m)
+    expect(status.stdout()).toMatch(/^run-only .* relup run +ok$/m)
+    expect(status.stdout()).toMatch(/^supervised .* relup run --app +ok$/m)
   }, 30_000)
 })

@@ -15,7 +15,14 @@ export {
   coldEntryFilter,
   compareColdEntry,
 } from './coldEntry.js'
-export { type ColdWaitOutcome, coldFleet, type WaitForColdOptions, waitForColdRelease } from './coldWait.js'
+export {
+  type ColdWaitOutcome,
+  coldFleet,
+  coldReach,
+  type LeftOutMachine,
+  type WaitForColdOptions,
+  waitForColdRelease,
+} from './coldWait.js'
 export { type DoctorProbe, type ProbeVerdict, runDoctor, storageReady } from './doctor.js'
 export {
   ArtifactCorruptError,
