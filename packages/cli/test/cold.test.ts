@@ -257,9 +257,9 @@ describe('relup publish --cold and machines not under relup run --app', () => {
 
     const status = spawnRelup(['status', ...flags])
     await status.exited
-    expect(status.stdout()).toMatch(/^MACHINE .* SUPERVISOR +STATE$/m)
-    expect(status.stdout()).toMatch(/^plain .* none +ok$/m)
-    expect(status.stdout()).toMatch(/^run-only .* relup run +ok$/m)
-    expect(status.stdout()).toMatch(/^supervised .* relup run --app +ok$/m)
+    expect(status.stdout()).toMatch(/^MACHINE .* STATE +SUPERVISOR$/m)
+    expect(status.stdout()).toMatch(/^plain .* ok +none$/m)
+    expect(status.stdout()).toMatch(/^run-only .* ok +relup run$/m)
+    expect(status.stdout()).toMatch(/^supervised .* ok +relup run --app$/m)
   }, 30_000)
 })

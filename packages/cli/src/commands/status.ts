@@ -189,7 +189,7 @@ function printStatus(
     else
       out.line(
         table(
-          ['MACHINE', 'REGION', 'VERSION', 'FINGERPRINT', 'LAST RESULT', 'SEEN', 'SUPERVISOR', 'STATE'],
+          ['MACHINE', 'REGION', 'VERSION', 'FINGERPRINT', 'LAST RESULT', 'SEEN', 'STATE', 'SUPERVISOR'],
           machines.map((m) => [
             m.machineId,
             m.region ?? '-',
@@ -197,12 +197,12 @@ function printStatus(
             m.fingerprint,
             lastResultCell(m.lastResult),
             ago(m.updatedAt),
-            supervisorCell(m.supervised),
             m.state === 'current'
               ? 'ok'
               : m.state === 'candidate'
                 ? 'CANDIDATE'
                 : `<< ${m.state.toUpperCase()}`,
+            supervisorCell(m.supervised),
           ]),
         ),
       )
