@@ -49,8 +49,10 @@ Options:
                         --expect); --sign signs it for machines run with --trusted-key
   --cold-dir <dir>      the whole app (with --command): when a hot upgrade of <dir> would be refused
                         as restart-required (a dependency at another version, a native addon
-                        change), <cold-dir> is published as a cold release instead, saying why.
-                        Without it such a publish stops (exit 2, nothing written) and says how
+                        change, or a changed cold entry: a file outside <dir> and node_modules
+                        that differs from the cold release the machines run), <cold-dir> is
+                        published as a cold release instead, saying why. Without it such a
+                        publish stops (exit 2, nothing written) and says how
 ${DEPLOY_FLAGS_HELP}
 
 Exit code 0 when every machine waited for completed (a degraded machine completed: it is
