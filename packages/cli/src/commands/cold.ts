@@ -100,6 +100,8 @@ async function waitForMachines(
   fleet: readonly MachineRecord[],
 ): Promise<number> {
   const { out } = input
+  const { reached, leftOut } = coldReach(input.app, fleet)
+  for (const { machine, why } of leftOut) out.warn(`${machine.machineId} is left out, not waited for: ${why}`)
   if (input.flag('no-wait')) {
     out.data({ ok: true, release, waited: false, missing: 0, machines: [] })
     out.line('not waiting for machines (--no-wait); follow with `relup status`')
@@ -108,8 +110,6 @@ async function waitForMachines(
   const expect = input.string('expect')
   const timeout = input.string('timeout')
   const ackTimeout = input.string('ack-timeout')
-  const { reached, leftOut } = coldReach(input.app, fleet)
-  for (const { machine, why } of leftOut) out.warn(`${machine.machineId} is left out, not waited for: ${why}`)
   const count = expect === undefined ? reached.length : parseCount(expect, 'expect')
   const timeoutMs = timeout ? parseDuration(timeout, 'timeout') : 120_000
   if (count === 0 && leftOut.length > 0)
