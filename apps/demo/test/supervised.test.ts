@@ -2,6 +2,9 @@
 // old one, the socket kept) while requests flow and a page's stream is open; then a hot upgrade
 // on the new process, and another cold upgrade that boots v1 and replays the hot upgrade.
 import { type ChildProcess, spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { parseMachineRecord, readDocument, relupKeys } from '@relup/core'
+import { fsStorage } from '@relup/storage-fs'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { cliEntry, serverEntry } from '../src/paths.js'
 import { EventStream } from '../src/sseClient.js'
@@ -127,6 +130,18 @@ describe('the demo under relup run', () => {
     expect(third).toMatchObject({ version: 'v2' })
     expect(third.machineId).not.toBe(second.machineId)
     expect((await json(origin, '/api/counter')).count).toBe(3 + ok)
+    // Its record says it runs under relup run, which (without --app) does not follow cold releases.
+    const storage = fsStorage({ dir: join(work.dir, 'storage') })
+    const record = await readDocument(
+      storage,
+      relupKeys('demo').machine(String(third.machineId)),
+      parseMachineRecord,
+    )
+    await storage.close?.()
+    expect(record.status === 'ok' && record.document.supervised).toEqual({
+      followsColdReleases: false,
+      coldReleaseId: null,
+    })
 
     child.kill('SIGTERM')
     const code = await new Promise((resolve) => child.once('exit', resolve))

@@ -1,3 +1,4 @@
+export { type ArtifactFiles, type ArtifactFilesOptions, artifactFiles } from './artifactFiles.js'
 export { signColdRelease, verifyColdRelease } from './coldSignature.js'
 export {
   type ArchiveLimit,

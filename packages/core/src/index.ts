@@ -131,3 +131,4 @@ export {
   type StorageCapabilities,
   type StorageCapability,
 } from './storage.js'
+export { SUPERVISED_ENV, type Supervised, supervisedFromEnv, supervisedSchema } from './supervised.js'

@@ -16,6 +16,7 @@ import {
   type Schema,
   string,
 } from './schema.js'
+import { type Supervised, supervisedSchema } from './supervised.js'
 
 export interface LastResult {
   upgradeId: string
@@ -55,6 +56,11 @@ export interface MachineRecord {
   stoppedAt?: string | null | undefined
   pid?: number | undefined
   host?: string | undefined
+  /**
+   * The machine runs under `relup run` (and whether its supervisor follows the app's cold
+   * releases); null: under no supervisor; absent: a runtime from before relup recorded it.
+   */
+  supervised?: Supervised | null | undefined
 }
 
 export const lastResultSchema: Schema<LastResult> = object<LastResult>({
@@ -85,6 +91,7 @@ export const machineRecordSchema: Schema<MachineRecord> = object<MachineRecord>(
   stoppedAt: optional(nullable(isoDate)),
   pid: optional(number({ integer: true, min: 0 })),
   host: optional(string()),
+  supervised: optional(nullable(supervisedSchema)),
 })
 
 /** A machine counts as alive when it wrote its record within three heartbeats (at least two minutes). */

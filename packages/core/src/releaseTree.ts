@@ -33,6 +33,8 @@ export interface ReleaseTree {
 export interface WalkOptions {
   /** A directory without files is refused (default true: there would be nothing to pack or load). */
   requireFiles?: boolean | undefined
+  /** Paths left out, with everything under them (a skipped directory is not visited). */
+  skip?: ((path: string) => boolean) | undefined
 }
 
 export async function walkRelease(dir: string, options: WalkOptions = {}): Promise<ReleaseTree> {
@@ -62,6 +64,7 @@ export async function walkRelease(dir: string, options: WalkOptions = {}): Promi
   const visit = async (directory: string, realDirectory: string, prefix: string, ancestors: Set<string>) => {
     for (const name of await readdir(directory)) {
       const path = prefix === '' ? name : `${prefix}/${name}`
+      if (options.skip?.(path)) continue
       const problem = releasePathProblem(path)
       if (problem !== null)
         throw new ReleaseTreeError(root, path, `${problem}; machines would refuse it. Rename it.`)

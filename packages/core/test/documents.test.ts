@@ -13,6 +13,7 @@ import {
   parseMachineResult,
   parseModuleManifest,
   resetPointer,
+  supervisedFromEnv,
   withHotUpgrade,
   withoutHotUpgrade,
 } from '../src/index.js'
@@ -164,6 +165,30 @@ describe('the other documents', () => {
     expect(documentError(() => parseMachineRecord({ ...record, fingerprint: 'xyz' })).field).toBe(
       'fingerprint',
     )
+    // Under relup run or not: optional, so records of older runtimes still parse.
+    expect(parseMachineRecord(record).supervised).toBeUndefined()
+    expect(parseMachineRecord({ ...record, supervised: null }).supervised).toBeNull()
+    const supervised = { followsColdReleases: true, coldReleaseId: null }
+    expect(parseMachineRecord({ ...record, supervised }).supervised).toEqual(supervised)
+    expect(
+      documentError(() =>
+        parseMachineRecord({ ...record, supervised: { followsColdReleases: 'yes', coldReleaseId: null } }),
+      ).field,
+    ).toBe('supervised.followsColdReleases')
+  })
+
+  it('supervisedFromEnv: what a supervisor put in the environment of a process of the app', () => {
+    expect(supervisedFromEnv({}, 'shop')).toBeNull()
+    expect(supervisedFromEnv({ RELUP_SUPERVISOR: '1' }, 'shop')).toEqual({
+      followsColdReleases: false,
+      coldReleaseId: null,
+    })
+    expect(
+      supervisedFromEnv({ RELUP_SUPERVISOR: '1', RELUP_COLD_APP: 'shop', RELUP_COLD_RELEASE: 'r7' }, 'shop'),
+    ).toEqual({ followsColdReleases: true, coldReleaseId: 'r7' })
+    expect(
+      supervisedFromEnv({ RELUP_SUPERVISOR: '1', RELUP_COLD_APP: 'chat' }, 'shop')?.followsColdReleases,
+    ).toBe(false)
   })
 
   it('lock: token must be long and random-looking', () => {

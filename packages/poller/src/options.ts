@@ -13,6 +13,8 @@ import {
   type Notifier,
   notifierPackageFor,
   type Storage,
+  type Supervised,
+  supervisedFromEnv,
 } from '@relup/core'
 import { type DevOptions, type ResolvedDevOptions, resolveDevOptions } from './devOptions.js'
 import { DEFAULT_HEALTH, type HealthCheck, type HealthThresholds } from './health.js'
@@ -184,6 +186,8 @@ export interface ResolvedOptions {
   healthCheck: HealthCheck | null
   health: HealthThresholds
   meterProvider: MeterProvider | undefined
+  /** What the environment says of the supervisor this process runs under (`relup run`); null: none. */
+  supervised: Supervised | null
 }
 
 /** With a notifier: the safety-net poll and the heartbeat (60 GETs + 6 PUTs an idle machine-hour). */
@@ -277,6 +281,7 @@ export function resolveOptions(options: RelupOptions): ResolvedOptions {
     healthCheck: resolveHealthCheck(options.healthCheck),
     health: resolveHealth(options.health),
     meterProvider: options.meterProvider,
+    supervised: supervisedFromEnv(process.env, options.app),
   }
 }
 

@@ -100,6 +100,7 @@ export class Reporter {
       stoppedAt: stoppedAt ? stoppedAt.toISOString() : null,
       pid: process.pid,
       host: hostname(),
+      supervised: options.supervised,
     }
     this.#recordWrittenAt = Date.now()
     await writeDocument(options.storage, keys.machine(options.machineId), record)

@@ -27,11 +27,9 @@ import {
   type Storage,
   writeDocument,
 } from '@relup/core'
-import { describeProblem, ReleaseCheckError } from './errors.js'
 import { requireStoredArtifact } from './gc.js'
 import { acquireLock, releaseLock, whoAmI } from './lock.js'
-import { readPointerState } from './pointer.js'
-import { checkHotCode } from './releaseCheck.js'
+import { planPublish } from './publishPlan.js'
 
 /** A directory that cannot be a cold release, or a cold pointer that moved under the publisher. */
 export class ColdReleaseError extends RelupError {
@@ -224,7 +222,8 @@ async function versionOf(dir: string): Promise<string | undefined> {
  * the upgrade evaluates again), or a host package (a dependency the hot code imports) at another
  * version than the one the machines run (the pointer's hot upgrade on the same base says which).
  * Empty when a hot upgrade would do; other problems (a syntax error) are left for the hot publish
- * to report.
+ * to report. `planPublish` says the same, compares the cold entry too, and keeps the checks for
+ * the publish.
  */
 export async function reasonsForCold(
   storage: Storage,
@@ -234,21 +233,5 @@ export async function reasonsForCold(
   /** The base the hot upgrade is for, when not the pointer's: then no release of it is known. */
   baseRef?: string | undefined,
 ): Promise<string[]> {
-  const state = await readPointerState(storage, relupKeys(app, { prefix }))
-  const sameBase = state.status === 'ok' && (baseRef === undefined || state.pointer.baseRef === baseRef)
-  const previous = sameBase ? (state.pointer.hot?.manifest ?? undefined) : undefined
-  try {
-    const check = await checkHotCode(hotDir, { previous })
-    const before = previous?.hostPackages ?? {}
-    return Object.entries(check.hostPackages)
-      .filter(([name, version]) => before[name] !== undefined && before[name] !== version)
-      .map(
-        ([name, version]) =>
-          `dependency ${name} ${before[name]} → ${version}: the machines resolve ${before[name]} and would refuse a hot upgrade as restart-required`,
-      )
-  } catch (error) {
-    if (!(error instanceof ReleaseCheckError)) throw error
-    const restart = error.problems.filter((problem) => problem.kind === 'restart-required')
-    return restart.length === error.problems.length ? restart.map(describeProblem) : []
-  }
+  return (await planPublish({ storage, app, prefix, dir: hotDir, baseRef })).reasons
 }

@@ -9,7 +9,20 @@ export {
   reasonsForCold,
   rollbackCold,
 } from './cold.js'
-export { type ColdWaitOutcome, coldFleet, type WaitForColdOptions, waitForColdRelease } from './coldWait.js'
+export {
+  type ColdEntryComparison,
+  type CompareColdEntryOptions,
+  coldEntryFilter,
+  compareColdEntry,
+} from './coldEntry.js'
+export {
+  type ColdWaitOutcome,
+  coldFleet,
+  coldReach,
+  type LeftOutMachine,
+  type WaitForColdOptions,
+  waitForColdRelease,
+} from './coldWait.js'
 export { type DoctorProbe, type ProbeVerdict, runDoctor, storageReady } from './doctor.js'
 export {
   ArtifactCorruptError,
@@ -58,7 +71,13 @@ export { isMinorityBase, type OtherBaseMachine } from './machines.js'
 export { type DeployOperation, PUBLISHER_METER } from './metrics.js'
 export { type PointerState, readPointerState } from './pointer.js'
 export { type PublishOptions, publish } from './publish.js'
-export { type CheckHotCodeOptions, checkHotCode, manifestToPublish } from './releaseCheck.js'
+export { type PlanPublishOptions, type PublishPlan, planPublish } from './publishPlan.js'
+export {
+  type CheckedHotCode,
+  type CheckHotCodeOptions,
+  checkHotCode,
+  manifestToPublish,
+} from './releaseCheck.js'
 export {
   type MachineAction,
   type MachinePlan,

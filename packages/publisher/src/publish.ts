@@ -16,7 +16,7 @@ import { gcAfterPublish, requireStoredArtifact } from './gc.js'
 import { whoAmI } from './lock.js'
 import { measureDeploy } from './metrics.js'
 import { readPointer } from './pointer.js'
-import { checkHotCode, manifestToPublish } from './releaseCheck.js'
+import { type CheckedHotCode, checkHotCode, manifestToPublish } from './releaseCheck.js'
 import { checkRolloutOptions } from './rollout.js'
 import { checkStoredArtifact, describeCorruption } from './storedArtifact.js'
 import { sweepTempArtifacts, tempArtifactPath } from './tempArtifacts.js'
@@ -36,6 +36,11 @@ export interface PublishOptions extends DeployOptions {
    * versions: see `checkHotCode`). The manifest then records no host package versions.
    */
   skipChecks?: boolean | undefined
+  /**
+   * The checks `planPublish` already ran on `dir`: reused (not run again) when they were for the
+   * release the machines still run, else run again.
+   */
+  checked?: CheckedHotCode | undefined
   /**
    * The retention policy (`gc`) once the publish is done (default on, keeping `DEFAULT_KEEP`
    * publishes); false skips it. A failure there is a warning, never a failed publish.
@@ -156,9 +161,23 @@ async function publishOnce(options: PublishOptions): Promise<PublishOutcome> {
   }
   let check: ReleaseCheck | null = null
   if (!options.skipChecks) {
-    reporter?.step?.(`checking ${options.dir} with the machines' loader rules`)
-    const previous = pointer?.pointer.baseRef === base ? pointer.pointer.hot?.manifest : undefined
-    check = await checkHotCode(options.dir, { previous, warn: (message) => warnings.warn(message) })
+    const hot = pointer?.pointer.baseRef === base ? pointer.pointer.hot : null
+    const checked = options.checked
+    if (
+      checked?.dir === options.dir &&
+      checked.base === base &&
+      checked.against === (hot?.upgradeId ?? null)
+    ) {
+      reporter?.step?.(`the checks of ${options.dir} already ran: not running them again`)
+      if (checked.outcome instanceof Error) throw checked.outcome
+      check = checked.outcome
+    } else {
+      reporter?.step?.(`checking ${options.dir} with the machines' loader rules`)
+      check = await checkHotCode(options.dir, {
+        previous: hot?.manifest,
+        warn: (message) => warnings.warn(message),
+      })
+    }
   }
   throwIfCancelled(signal, 'cancelled before packing', 'nothing was published')
 

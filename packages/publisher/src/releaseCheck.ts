@@ -25,6 +25,19 @@ export interface CheckHotCodeOptions {
 }
 
 /**
+ * The checks already run on a hot directory (by `planPublish`), so that `publish` does not run
+ * them a second time: what they found, and against which release of the machines they ran.
+ */
+export interface CheckedHotCode {
+  dir: string
+  /** The base the checks were for, and the pointer's hot upgrade on it they compared with (null: none). */
+  base: string | undefined
+  against: string | null
+  /** The check, or the problems it found. */
+  outcome: ReleaseCheck | ReleaseCheckError
+}
+
+/**
  * Check a hot code directory as the machines will load it. Resolves with the check (its
  * `hostPackages` are what `manifestToPublish` records); rejects with a `ReleaseCheckError` naming
  * every problem when there is one. Nothing is written anywhere.

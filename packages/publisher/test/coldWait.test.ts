@@ -1,6 +1,6 @@
 import { type ColdRelease, coldBaseRef } from '@relup/core'
 import { describe, expect, it } from 'vitest'
-import { coldFleet, waitForColdRelease } from '../src/index.js'
+import { coldFleet, coldReach, waitForColdRelease } from '../src/index.js'
 import { APP, announceMachine, freshStorage, writeResult } from './helpers.js'
 
 const release: ColdRelease = {
@@ -92,5 +92,41 @@ describe('waiting for a cold release', () => {
     expect(pending.ok).toBe(false)
     const counted = await wait(storage, expected, { expect: 2, timeoutMs: 300 })
     expect(counted).toMatchObject({ missing: 2, ok: false })
+  })
+
+  it('waits only for machines under relup run --app: the others are left out (not absent), saying why', async () => {
+    const storage = freshStorage()
+    await announceMachine(storage, 'run-app', 'image-1', {
+      pollIntervalMs: 50,
+      supervised: { followsColdReleases: true, coldReleaseId: null },
+    })
+    await announceMachine(storage, 'plain', 'image-1', { pollIntervalMs: 50, supervised: null })
+    await announceMachine(storage, 'run-only', 'image-1', {
+      pollIntervalMs: 50,
+      supervised: { followsColdReleases: false, coldReleaseId: null },
+    })
+    // A runtime that does not say (from before relup recorded it) may be under relup run --app: waited for.
+    await announceMachine(storage, 'older', 'image-1', { pollIntervalMs: 50 })
+    const expected = await coldFleet(storage, APP)
+    expect(coldReach(APP, expected).reached.map((m) => m.machineId)).toEqual(['older', 'run-app'])
+    await writeResult(storage, result('run-app', 'completed'))
+    const outcome = await wait(storage, expected)
+    expect(outcome.outcomes.map((o) => [o.machineId, o.status])).toEqual([
+      ['older', 'absent'],
+      ['run-app', 'completed'],
+    ])
+    expect(outcome.leftOut.map(({ machine, why }) => [machine.machineId, why])).toEqual([
+      ['plain', 'not under relup run: a cold release does not reach it'],
+      ['run-only', `under relup run without --app ${APP}: it does not follow cold releases`],
+    ])
+    expect(outcome.ok).toBe(true)
+
+    // Nothing completed and every machine left out: the release reached no one, not ok.
+    const none = freshStorage()
+    await announceMachine(none, 'plain', 'image-1', { supervised: null })
+    const nobody = await wait(none, await coldFleet(none, APP))
+    expect(nobody.outcomes).toEqual([])
+    expect(nobody.leftOut).toHaveLength(1)
+    expect(nobody.ok).toBe(false)
   })
 })

@@ -24,6 +24,7 @@ import {
   readDocument,
   relupKeys,
   type Storage,
+  SUPERVISED_ENV,
   writeDocument,
 } from '@relup/core'
 import type { Release } from './appProcess.js'
@@ -83,8 +84,18 @@ export async function obtainRelease(source: ColdReleaseSource, release: ColdRele
     command: release.command,
     cwd: dir,
     // Its runtime sees a base it never saw: a cold deploy; hot upgrades then apply on top of it.
-    env: { RELUP_BASE_REF: coldBaseRef(release.releaseId), RELUP_COLD_VERSION: release.version },
+    env: {
+      RELUP_BASE_REF: coldBaseRef(release.releaseId),
+      RELUP_COLD_VERSION: release.version,
+      [SUPERVISED_ENV.coldRelease]: release.releaseId,
+      [SUPERVISED_ENV.coldApp]: source.app,
+    },
   }
+}
+
+/** `base` (the command the supervisor was given), telling its runtime that cold releases of the app reach it. */
+function following(source: ColdReleaseSource, base: Release): Release {
+  return { ...base, env: { ...base.env, [SUPERVISED_ENV.coldApp]: source.app } }
 }
 
 export async function readColdPointer(source: ColdReleaseSource): Promise<ColdPointer | null> {
@@ -108,15 +119,15 @@ export async function bootRelease(
   try {
     pointer = await readColdPointer(source)
   } catch (error) {
-    return { release: base, cold: null, error: asRelupError(error) }
+    return { release: following(source, base), cold: null, error: asRelupError(error) }
   }
-  if (!pointer?.release) return { release: base, cold: null, error: null }
+  if (!pointer?.release) return { release: following(source, base), cold: null, error: null }
   try {
     return { release: await obtainRelease(source, pointer.release), cold: pointer.release, error: null }
   } catch (error) {
     const failure = asRelupError(error)
     await writeResult(source, pointer.release, 'failed', new Date(), failure).catch(() => {})
-    return { release: base, cold: null, error: failure }
+    return { release: following(source, base), cold: null, error: failure }
   }
 }
 

@@ -4,11 +4,12 @@
  * the same channel are left alone. Only plain data crosses: never a function, never a class
  * instance — two versions of an app do not share code (FlyDeploy's `:badfun` lesson).
  */
+import { SUPERVISED_ENV } from '@relup/core'
 
 /** Set in an app process's environment by the supervisor. */
 export const SUPERVISOR_ENV = {
   /** `1` when the process runs under a relup supervisor (with an IPC channel). */
-  supervised: 'RELUP_SUPERVISOR',
+  supervised: SUPERVISED_ENV.supervised,
   /** The id of the release the process was started from. */
   release: 'RELUP_RELEASE',
   /** The ports the supervisor listens on, `configured=actual` pairs separated by commas. */

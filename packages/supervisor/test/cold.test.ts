@@ -135,6 +135,28 @@ describe('cold releases through storage', () => {
     expect((await get(origin)).version).toBe('2.0.0')
   })
 
+  it('tells the app process that the app’s cold releases reach it, and which release it was started from', async () => {
+    const { storage, machine } = await fleet()
+    const boot = await bootRelease(machine, release('base'))
+    expect(boot.cold).toBeNull()
+    const { supervisor, origin } = await supervise(boot.release)
+    // What the app's runtime writes into its machine record (see @relup/core supervisedFromEnv).
+    expect(await get(origin, '/env')).toEqual({
+      RELUP_SUPERVISOR: '1',
+      RELUP_COLD_APP: APP_NAME,
+      RELUP_COLD_RELEASE: null,
+    })
+    const follower = followColdReleases({ ...machine, supervisor, pollInterval: 100 })
+    cleanups.push(() => follower.stop())
+    const published = await publishOf(storage, await coldBuild('2.0.0'))
+    await resultOf(storage, published.releaseId, 'completed')
+    expect(await get(origin, '/env')).toEqual({
+      RELUP_SUPERVISOR: '1',
+      RELUP_COLD_APP: APP_NAME,
+      RELUP_COLD_RELEASE: published.releaseId,
+    })
+  })
+
   it('refuses to publish a directory without its production dependencies', async () => {
     const { storage } = await fleet()
     const dir = await coldBuild('2.0.0')

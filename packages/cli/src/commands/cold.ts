@@ -9,6 +9,7 @@ import type { ColdRelease, MachineRecord, Storage } from '@relup/core'
 import {
   type ColdWaitOutcome,
   coldFleet,
+  coldReach,
   publishCold,
   rollbackCold,
   waitForColdRelease,
@@ -99,6 +100,8 @@ async function waitForMachines(
   fleet: readonly MachineRecord[],
 ): Promise<number> {
   const { out } = input
+  const { reached, leftOut } = coldReach(input.app, fleet)
+  for (const { machine, why } of leftOut) out.warn(`${machine.machineId} is left out, not waited for: ${why}`)
   if (input.flag('no-wait')) {
     out.data({ ok: true, release, waited: false, missing: 0, machines: [] })
     out.line('not waiting for machines (--no-wait); follow with `relup status`')
@@ -107,9 +110,13 @@ async function waitForMachines(
   const expect = input.string('expect')
   const timeout = input.string('timeout')
   const ackTimeout = input.string('ack-timeout')
-  const count = expect === undefined ? fleet.length : parseCount(expect, 'expect')
+  const count = expect === undefined ? reached.length : parseCount(expect, 'expect')
   const timeoutMs = timeout ? parseDuration(timeout, 'timeout') : 120_000
-  if (count === 0) out.warn('no machine reported recently: nothing to wait for')
+  if (count === 0 && leftOut.length > 0)
+    out.warn(
+      `none of the ${leftOut.length} live machine(s) runs under relup run --app ${input.app}: the cold release reaches none of them`,
+    )
+  else if (count === 0) out.warn('no machine reported recently: nothing to wait for')
   else out.step(`waiting for ${count} machine(s) (timeout ${Math.round(timeoutMs / 1000)} s)`)
   const reporter = reporterFor(out)
   const started = performance.now()
@@ -145,6 +152,7 @@ async function waitForMachines(
     release,
     waited: true,
     missing,
+    leftOut: outcome.leftOut.map(({ machine, why }) => ({ machineId: machine.machineId, why })),
     durationMs: Math.round(performance.now() - started),
     machines: outcomes.map((o) => ({
       machineId: o.machineId,
@@ -153,16 +161,19 @@ async function waitForMachines(
       error: o.result?.error?.message ?? null,
     })),
   })
-  if (outcomes.length > 0) {
+  if (outcomes.length + outcome.leftOut.length > 0) {
     out.line()
     out.line(
       table(
         ['MACHINE', 'STATUS', 'ERROR'],
-        outcomes.map((o) => [
-          o.machineId,
-          o.status === 'absent' ? `absent (last seen ${o.lastSeen ? ago(o.lastSeen) : 'never'})` : o.status,
-          o.result?.error?.message ?? '',
-        ]),
+        [
+          ...outcomes.map((o) => [
+            o.machineId,
+            o.status === 'absent' ? `absent (last seen ${o.lastSeen ? ago(o.lastSeen) : 'never'})` : o.status,
+            o.result?.error?.message ?? '',
+          ]),
+          ...outcome.leftOut.map(({ machine, why }) => [machine.machineId, 'left out', why]),
+        ],
       ),
     )
   }
@@ -172,12 +183,14 @@ async function waitForMachines(
   out.line()
   out.line(
     outcomes.length === 0 && missing === 0
-      ? `done; no machine was waited for (start one under relup run --app, or pass --expect <n>)`
+      ? `done; no machine was waited for (start one under relup run --app, or pass --expect <n>)` +
+          (outcome.leftOut.length > 0 ? `; ${outcome.leftOut.length} left out (exit code ${ok ? 0 : 1})` : '')
       : `${by('completed')} of ${count} machine(s) run cold release ${release.version} after ${seconds} s` +
           [
             by('failed') ? `, ${by('failed')} failed` : '',
             by('timed-out') ? `, ${by('timed-out')} timed out` : '',
             by('absent') ? `, ${by('absent')} absent (not waited for)` : '',
+            outcome.leftOut.length ? `, ${outcome.leftOut.length} left out (not under relup run --app)` : '',
           ].join('') +
           ` (exit code ${ok ? 0 : 1})`,
   )

@@ -1,8 +1,8 @@
-import { publish, ReleaseCheckError, reasonsForCold } from '@relup/publisher'
+import { planPublish, publish, ReleaseCheckError } from '@relup/publisher'
 import { defineCommand } from '../command.js'
 import { UsageError } from '../errors.js'
 import type { Output } from '../output.js'
-import { printOutcome } from '../summary.js'
+import { printOutcome, reporterFor } from '../summary.js'
 import { publishColdRelease } from './cold.js'
 import { DEPLOY_FLAGS, DEPLOY_FLAGS_HELP, deployOptions } from './deployFlags.js'
 import { releaseCheckFailed } from './pack.js'
@@ -49,8 +49,10 @@ Options:
                         --expect); --sign signs it for machines run with --trusted-key
   --cold-dir <dir>      the whole app (with --command): when a hot upgrade of <dir> would be refused
                         as restart-required (a dependency at another version, a native addon
-                        change), <cold-dir> is published as a cold release instead, saying why.
-                        Without it such a publish stops (exit 2, nothing written) and says how
+                        change, or a changed cold entry: a file outside <dir> and node_modules
+                        that differs from the cold release the machines run), <cold-dir> is
+                        published as a cold release instead, saying why. Without it such a
+                        publish stops (exit 2, nothing written) and says how
 ${DEPLOY_FLAGS_HELP}
 
 Exit code 0 when every machine waited for completed (a degraded machine completed: it is
@@ -80,9 +82,18 @@ is held; 130/143 cancelled by Ctrl-C/SIGTERM (the lock is released, temporary fi
       throw new UsageError('relup publish needs the directory to publish: relup publish <dir> --app <name>')
     if (input.flag('cold')) return publishColdRelease(input, dir, 'asked for with --cold')
     const coldDir = input.string('cold-dir')
-    const reasons = input.flag('skip-checks')
-      ? []
-      : await reasonsForCold(input.storage, input.app, input.prefix, dir, input.string('base-ref'))
+    const plan = input.flag('skip-checks')
+      ? null
+      : await planPublish({
+          storage: input.storage,
+          app: input.app,
+          prefix: input.prefix,
+          dir,
+          baseRef: input.string('base-ref'),
+          coldDir,
+          reporter: reporterFor(input.out),
+        })
+    const reasons = plan?.reasons ?? []
     if (reasons.length > 0) {
       if (coldDir === undefined) return needsCold(input.out, input.app, dir, reasons)
       input.out.line(`a hot upgrade of ${dir} would be refused by the machines:`)
@@ -90,6 +101,7 @@ is held; 130/143 cancelled by Ctrl-C/SIGTERM (the lock is released, temporary fi
       input.out.line(`publishing ${coldDir} as a cold release instead`)
       return publishColdRelease(input, coldDir, reasons.join('; '))
     }
+    if (plan?.coldEntry?.status === 'not-compared') input.out.line(`note: ${plan.coldEntry.why}`)
     const outcome = await publish({
       ...(await deployOptions(input, { autoRollout: true })),
       dir,
@@ -97,6 +109,7 @@ is held; 130/143 cancelled by Ctrl-C/SIGTERM (the lock is released, temporary fi
       baseRef: input.string('base-ref'),
       sourceRef: input.string('source-ref'),
       skipChecks: input.flag('skip-checks'),
+      checked: plan?.checked,
       gc: !input.flag('no-gc'),
     }).catch((error: unknown) => {
       if (error instanceof ReleaseCheckError) return error

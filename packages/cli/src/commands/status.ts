@@ -1,4 +1,4 @@
-import { isMachineRecent, type LastResult } from '@relup/core'
+import { isMachineRecent, type LastResult, type Supervised } from '@relup/core'
 import {
   type FleetStatus,
   isMinorityBase,
@@ -53,7 +53,9 @@ machine's version, fingerprint, last result and when it was last seen. Machines 
 behind, failed or degraded (old instances failed to dispose: restart when convenient) are
 flagged, and so are live machines on another base than the pointer's. With cold releases
 (relup publish --cold), the cold release (version, id, published when and by whom, signed) and
-each machine's cold release (from its base, cold-<releaseId>) and result.
+each machine's cold release (from its base, cold-<releaseId>) and result. SUPERVISOR says what a
+machine's runtime reports of its supervisor: relup run --app (cold releases reach it), relup run
+(it does not follow them), none, or - (a runtime that does not say).
 
 Exit code 0 when the fleet runs what the pointer says; 1 when a machine FAILED or is BEHIND,
 the pointer is corrupt (run \`relup repair\`) or the lock unreadable (run \`relup unlock\`), a
@@ -187,7 +189,7 @@ function printStatus(
     else
       out.line(
         table(
-          ['MACHINE', 'REGION', 'VERSION', 'FINGERPRINT', 'LAST RESULT', 'SEEN', 'STATE'],
+          ['MACHINE', 'REGION', 'VERSION', 'FINGERPRINT', 'LAST RESULT', 'SEEN', 'STATE', 'SUPERVISOR'],
           machines.map((m) => [
             m.machineId,
             m.region ?? '-',
@@ -200,6 +202,7 @@ function printStatus(
               : m.state === 'candidate'
                 ? 'CANDIDATE'
                 : `<< ${m.state.toUpperCase()}`,
+            supervisorCell(m.supervised),
           ]),
         ),
       )
@@ -238,4 +241,11 @@ function printStatus(
     for (const note of notes) out.line(note)
     return code
   }
+}
+
+/** Whether a cold release reaches the machine: under `relup run --app`, under `relup run` alone, or no supervisor. */
+function supervisorCell(supervised: Supervised | null | undefined): string {
+  if (supervised === undefined) return '-' // a runtime from before relup recorded it
+  if (supervised === null) return 'none'
+  return supervised.followsColdReleases ? 'relup run --app' : 'relup run'
 }
