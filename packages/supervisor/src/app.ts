@@ -11,6 +11,7 @@
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http'
 import { Server as NetServer, type Server, type Socket } from 'node:net'
 import { HandoffNotPlainError, NoSupervisedSocketError } from './errors.js'
+import { sweepIdle, type TrackedConnection } from './idleSweep.js'
 import { assertPlain } from './plain.js'
 import {
   type AppMessage,
@@ -21,7 +22,7 @@ import {
   type SupervisorMessage,
 } from './protocol.js'
 
-/** A keep-alive connection idle this long during a drain is closed (a busier one gets `Connection: close`). */
+/** A keep-alive connection idle this long during a drain is closed, at the second look (idleSweep.ts); a busier one gets `Connection: close`. */
 const IDLE_GRACE_MS = 500
 const SWEEP_EVERY_MS = 100
 /** With a connection that never ends, the handoff goes this long before the supervisor's kill. */
@@ -116,16 +117,11 @@ export function onHandoff(listener: (data: PlainData, from: Predecessor) => void
 
 // ---- the connection to the supervisor (one per process, made on first use) ---------------------
 
-interface Tracked {
-  busy: number
-  idleSince: number
-}
-
 interface Connection {
   send(message: AppMessage, sent?: () => void): void
   socketFor(port: number): Promise<unknown>
   servers: Set<Server>
-  sockets: Map<Socket, Tracked>
+  sockets: Map<Socket, TrackedConnection>
   responses: Set<ServerResponse>
   /** Responses under way when the drain began, with their headers sent: their connection ends with them. */
   closeAfter: WeakSet<ServerResponse>
@@ -235,12 +231,7 @@ async function drain(state: Connection, event: DrainEvent): Promise<void> {
     if (!response.headersSent) response.setHeader('connection', 'close')
     else state.closeAfter.add(response)
   }
-  const sweep = () => {
-    const now = Date.now()
-    for (const [socket, tracked] of state.sockets)
-      if (tracked.busy === 0 && now - tracked.idleSince >= IDLE_GRACE_MS) socket.destroy()
-  }
-  const sweeper = setInterval(sweep, SWEEP_EVERY_MS)
+  const sweeper = setInterval(() => sweepIdle(state.sockets, Date.now(), IDLE_GRACE_MS), SWEEP_EVERY_MS)
   await Promise.allSettled([...state.drainListeners].map(async (listener) => listener(event)))
   // The state is read once no request can change it any more (every connection gone), or just
   // before the supervisor's deadline when one never ends: a late handoff beats none.
