@@ -9,6 +9,17 @@ export {
   reasonsForCold,
   rollbackCold,
 } from './cold.js'
+export {
+  abortColdRollout,
+  type ColdRolloutControlOptions,
+  type ColdRolloutMachine,
+  type ColdRolloutOutcome,
+  type ColdRolloutStatus,
+  coldRolloutStatus,
+  type PublishColdRolloutOptions,
+  publishColdRollout,
+  resumeColdRollout,
+} from './coldRollout.js'
 export { type ColdWaitOutcome, coldFleet, type WaitForColdOptions, waitForColdRelease } from './coldWait.js'
 export { type DoctorProbe, type ProbeVerdict, runDoctor, storageReady } from './doctor.js'
 export {
