@@ -138,7 +138,9 @@ export const coldPointerSchema: Schema<ColdPointer> = object<ColdPointer>({
   release: nullable(coldReleaseSchema),
   previous: array(coldReleaseSchema),
   updatedAt: isoDate,
-  candidate: optional(nullable(object<ColdCandidate>({ release: coldReleaseSchema, rollout: rolloutSchema }))),
+  candidate: optional(
+    nullable(object<ColdCandidate>({ release: coldReleaseSchema, rollout: rolloutSchema })),
+  ),
   badReleases: optional(array(nonEmpty)),
 })
 

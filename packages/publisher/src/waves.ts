@@ -119,7 +119,8 @@ export async function driveWaves(
       return { outcomes: [...outcomes.values()], report }
     }
     if (rollout.wave >= rollout.plan.length - 1) {
-      reporter?.step?.(await track.promote())
+      const promoted = await track.promote() // outside the call: `reporter?.` would skip it
+      reporter?.step?.(promoted)
       report.state = 'promoted'
       return { outcomes: [...outcomes.values()], report }
     }

@@ -222,15 +222,19 @@ export function followColdReleases(options: FollowOptions): ColdFollower {
     }
     if (windowMs === null) return complete(release, startedAt)
     candidates.add(release.releaseId)
-    await writeResult(options, release, 'probation', startedAt, null)
-    say(`on probation: cold release ${release.version} for ${Math.round(windowMs / 100) / 10} s`)
     const onProbation: OnProbation = {
       release,
       startedAt,
       windowMs,
       timer: setTimeout(() => void serialize(() => passProbation(onProbation)), windowMs),
     }
+    // Set before anything is awaited: an exit from now on is this probation's failure.
     probation = onProbation
+    await writeResult(options, release, 'probation', startedAt, null)
+    say(`on probation: cold release ${release.version} for ${Math.round(windowMs / 100) / 10} s`)
+    // It died while the old process drained, after it said ready: the supervisor went back already.
+    if (supervisor.current?.release !== release.releaseId)
+      await failProbation(onProbation, 'exited during its cutover')
   }
 
   const complete = async (release: ColdRelease, startedAt: Date) => {
