@@ -1,12 +1,3 @@
-/**
- * The supervisor's side of cold releases: which release a machine boots (the stable one
- * `cold.json` names, else the command it was given), how a release is obtained — downloaded,
- * verified and extracted like a hot upgrade (@relup/artifact: sha256 and size, safe extraction;
- * with trusted keys, a release not signed by one of them is refused before it is downloaded) —
- * and the machine's results under `results/<releaseId>/<machineId>.json`. Following `cold.json`
- * while the supervisor runs is coldFollower.ts.
- */
-import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { extractArtifact, type KeyInput, verifyColdRelease } from '@relup/artifact'
 import {
@@ -25,8 +16,6 @@ import {
   writeDocument,
 } from '@relup/core'
 import type { Release } from './appProcess.js'
-import { CutoverInProgressError } from './errors.js'
-import type { Supervisor } from './supervisor.js'
 
 export interface ColdReleaseSource {
   storage: Storage
