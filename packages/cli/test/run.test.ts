@@ -60,14 +60,23 @@ const answer = async (origin: string, path = '/', method = 'GET') =>
 
 const packages = fileURLToPath(new URL('../..', import.meta.url))
 
-/** The app built with its production dependencies in node_modules, as `npm ci --omit=dev` leaves it. */
-async function coldBuild(version: string): Promise<string> {
+/**
+ * The app built with its production dependencies in node_modules, as `npm ci --omit=dev` leaves
+ * it; `crashes`: its process exits a moment after it said ready.
+ */
+async function coldBuild(version: string, { crashes = false } = {}): Promise<string> {
   const dir = await tempDir(`cold-${version}`)
   await writeFile(
     join(dir, 'package.json'),
     JSON.stringify({ name: 'shop', version, type: 'module', dependencies: { '@relup/supervisor': '*' } }),
   )
-  await cp(APP, join(dir, 'server.mjs'))
+  if (crashes) {
+    await cp(APP, join(dir, 'app.mjs'))
+    await writeFile(
+      join(dir, 'server.mjs'),
+      "await import('./app.mjs')\nsetTimeout(() => process.exit(3), 300)\n",
+    )
+  } else await cp(APP, join(dir, 'server.mjs'))
   for (const name of ['supervisor', 'core']) {
     const into = join(dir, 'node_modules', '@relup', name)
     await mkdir(into, { recursive: true })
@@ -305,6 +314,42 @@ describe('relup run --app and relup publish --cold, as for hot upgrades', () => 
       results: [expect.objectContaining({ machineId: 'm1', status: 'completed' })],
       machines: [{ machineId: 'm1', releaseId, version: '3.0.0', current: true }],
     })
+    run.child.kill('SIGTERM')
+    expect((await run.exited).code).toBe(0)
+  }, 60_000)
+
+  it('publish --cold --rollout: a canary whose new process dies in its health window halts the rollout (exit 1), the machine back on stable', async () => {
+    const { run, origin, storage, flags } = await machine()
+    await shop.announceMachine(storage, 'm1', 'image-1', { pollIntervalMs: 100 })
+    const first = spawnRelup(['publish', await coldBuild('2.0.0'), '--cold', ...command, ...flags])
+    expect((await first.exited).code).toBe(0)
+    const stable = await answer(origin, '/inc', 'POST')
+    expect(stable.version).toBe('2.0.0')
+    const rollout = ['--rollout', '1,100%', '--health-window', '2s', '--ack-timeout', '5s']
+    const bad = spawnRelup([
+      'publish',
+      await coldBuild('3.0.0', { crashes: true }),
+      '--cold',
+      ...command,
+      ...flags,
+      ...rollout,
+    ])
+    expect((await bad.exited).code).toBe(1)
+    expect(bad.stdout()).toMatch(/rollout 1,100%: wave 1: m1/)
+    expect(bad.stderr()).toMatch(
+      /the rollout of cold release 3\.0\.0 halted \(m1 failed: cold release 3\.0\.0 exited with code 3 .*health window.*\): cold\.json is back on cold release 2\.0\.0, and release \w+ is marked bad, so no machine starts it again\..*publish it again/,
+    )
+    // Back on the stable release (a fresh process of it: the candidate died, nothing to hand off).
+    const after = await answer(origin)
+    expect(after.version).toBe('2.0.0')
+    const pointer = await readDocument(storage, coldKey(relupKeys('shop')), parseColdPointer)
+    if (pointer.status !== 'ok') throw new Error('no cold.json')
+    expect(pointer.document.candidate ?? null).toBeNull()
+    expect(pointer.document.release?.version).toBe('2.0.0')
+    const status = spawnRelup(['rollout', 'status', '--cold', ...flags])
+    expect((await status.exited).code).toBe(0)
+    expect(status.stdout()).toMatch(/^stable +cold release 2\.0\.0/m)
+    expect(status.stdout()).toMatch(/^rollout +no cold rollout in progress$/m)
     run.child.kill('SIGTERM')
     expect((await run.exited).code).toBe(0)
   }, 60_000)
