@@ -350,6 +350,36 @@ describe('relup run --app and relup publish --cold, as for hot upgrades', () => 
     expect((await status.exited).code).toBe(0)
     expect(status.stdout()).toMatch(/^stable +cold release 2\.0\.0/m)
     expect(status.stdout()).toMatch(/^rollout +no cold rollout in progress$/m)
+
+    // A good candidate on probation, aborted: the machine goes back to stable beside it, the
+    // counter handed over; relup status showed the rollout meanwhile.
+    const counted = (await answer(origin, '/inc', 'POST')).counter
+    const good = spawnRelup([
+      'publish',
+      await coldBuild('4.0.0'),
+      '--cold',
+      ...command,
+      ...flags,
+      ...['--rollout', '1,100%', '--health-window', '60s', '--no-wait'],
+    ])
+    expect((await good.exited).code).toBe(0)
+    await until(async () => (await answer(origin)).version === '4.0.0', 'the candidate serving', 10_000)
+    const during = spawnRelup(['status', ...flags])
+    await during.exited
+    expect(during.stdout()).toMatch(
+      /^cold rollout 4\.0\.0 · release \w+ · wave 1\/2 of 1,100% · rolling · health window 60 s/m,
+    )
+    const abort = spawnRelup(['rollout', 'abort', '--cold', ...flags])
+    expect((await abort.exited).code).toBe(0)
+    const back = await until(
+      async () => {
+        const now = await answer(origin)
+        return now.version === '2.0.0' && now
+      },
+      'the stable release serving again',
+      10_000,
+    )
+    expect(back.counter).toBe(counted)
     run.child.kill('SIGTERM')
     expect((await run.exited).code).toBe(0)
   }, 60_000)

@@ -140,7 +140,11 @@ async function publishInWaves(
 }
 
 /** What a cold rollout (its publish, resume or abort) did; the exit code: 0 when it was promoted (or not waited for). */
-export function printColdRollout(out: Output, outcome: ColdRolloutOutcome, verb: string): number {
+export function printColdRollout(
+  out: Output,
+  outcome: ColdRolloutOutcome,
+  action: 'published' | 'resumed' | 'aborted',
+): number {
   const { release, report } = outcome
   out.data({
     ok: outcome.ok,
@@ -158,7 +162,9 @@ export function printColdRollout(out: Output, outcome: ColdRolloutOutcome, verb:
   })
   const stable = outcome.stable ? `cold release ${outcome.stable.version}` : "the machines' own command"
   out.line(
-    `${verb} cold release ${release.version} (${release.releaseId})${release.signature ? ' · signed' : ''} in waves; ${stable} stays the stable release until it is promoted`,
+    action === 'aborted'
+      ? `aborted the rollout of cold release ${release.version} (${release.releaseId})`
+      : `${action} cold release ${release.version} (${release.releaseId})${release.signature ? ' · signed' : ''} in waves; ${stable} stays the stable release until it is promoted`,
   )
   if (!report) {
     out.line('not waiting for machines (--no-wait); follow with `relup rollout status --cold`')
@@ -180,6 +186,18 @@ export function printColdRollout(out: Output, outcome: ColdRolloutOutcome, verb:
   if (report.state === 'promoted') {
     out.line(
       `every wave passed its health window: cold release ${release.version} is the stable release (exit code ${outcome.ok ? 0 : 1})`,
+    )
+    return outcome.ok ? 0 : 1
+  }
+  if (action === 'aborted') {
+    out.line(
+      `cold.json is back on ${stable} and release ${release.releaseId} is marked bad; ` +
+        (report.revertMs === null
+          ? outcome.waited
+            ? 'not every machine of the wave was back on stable within the timeout: see `relup status`'
+            : 'not waiting for the machines (--no-wait)'
+          : `the wave's machines were back on stable in ${(report.revertMs / 1000).toFixed(1)} s`) +
+        ` (exit code ${outcome.ok ? 0 : 1})`,
     )
     return outcome.ok ? 0 : 1
   }

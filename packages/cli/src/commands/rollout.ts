@@ -48,7 +48,7 @@ ${DEPLOY_FLAGS_HELP}`,
         const options = await deployOptions(input)
         const outcome =
           action === 'resume' ? await resumeColdRollout(options) : await abortColdRollout(options)
-        return printColdRollout(out, outcome, action === 'resume' ? 'resumed' : 'aborted the rollout of')
+        return printColdRollout(out, outcome, action === 'resume' ? 'resumed' : 'aborted')
       }
     }
     if (action === 'status') {
