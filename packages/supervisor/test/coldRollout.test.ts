@@ -2,18 +2,10 @@ import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import {
-  type ColdPointer,
-  coldKey,
-  type MachineRecord,
-  parseColdPointer,
-  readDocument,
-  relupKeys,
-  writeDocument,
-} from '@relup/core'
+import { type ColdPointer, coldKey, parseColdPointer, readDocument, relupKeys } from '@relup/core'
 import { openNotifierUrl, publishCold, publishColdRollout } from '@relup/publisher'
 import { fsStorage } from '@relup/storage-fs'
-import { type MessageServer, serverAvailability, startServer } from '@relup/testkit'
+import { fakeFleet, type MessageServer, serverAvailability, startServer } from '@relup/testkit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { followColdReleases, openColdNotifier, type SupervisorEvent } from '../src/index.js'
 import { APP, get, release, stopAll, supervise, until } from './helpers.js'
@@ -22,6 +14,7 @@ const packages = fileURLToPath(new URL('../..', import.meta.url))
 const APP_NAME = 'shop'
 const keys = relupKeys(APP_NAME)
 const cleanups: (() => Promise<unknown>)[] = []
+const shop = fakeFleet(APP_NAME, (fn) => cleanups.push(fn))
 afterEach(async () => {
   await stopAll()
   for (const fn of cleanups.splice(0).reverse()) await fn()
@@ -58,27 +51,6 @@ async function coldBuild(version: string, { crashes = false } = {}) {
 
 type Store = ReturnType<typeof fsStorage>
 
-/** The record each machine's runtime (startRelup in the app) writes: how a publisher knows the fleet. */
-async function announceMachine(storage: Store, machineId: string) {
-  const now = new Date().toISOString()
-  const record: MachineRecord = {
-    schema: 1,
-    app: APP_NAME,
-    machineId,
-    region: null,
-    baseRef: 'base',
-    hotRef: null,
-    version: null,
-    upgradeId: null,
-    fingerprint: '000000000000',
-    startedAt: now,
-    updatedAt: now,
-    lastResult: null,
-    pollIntervalMs: 100,
-  }
-  await writeDocument(storage, keys.machine(machineId), record)
-}
-
 interface Machine {
   id: string
   origin: string
@@ -111,7 +83,8 @@ async function fleet(ids: string[], follow: { pollInterval?: number; notifier?: 
       notifier,
     })
     cleanups.push(() => follower.stop())
-    await announceMachine(storage, id)
+    // The record its app's runtime (startRelup) writes: how a publisher knows the fleet.
+    await shop.announceMachine(storage, id, 'base', { pollIntervalMs: 100 })
     machines.push({ id, origin, events, spawnedAt, serving: () => supervisor.current?.release })
   }
   return { storage, machines }
