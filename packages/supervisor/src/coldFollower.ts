@@ -3,9 +3,10 @@
  * stable `release`, or the rollout's candidate when the machine is in its wave (`coldReleaseFor`).
  * A new one is obtained (coldReleases.ts), started beside the serving process and cut over to;
  * the machine writes `pending`, then `completed` or `failed`. A candidate is kept on probation
- * for the rollout's health window first (`probation`): the new process must stay up, or the
- * supervisor goes back to the release that ran before it (the stable one) and the candidate is
- * `failed` with `ERR_RELUP_UNHEALTHY`. A candidate taken out of `cold.json` (a halt, an abort)
+ * for the rollout's health window first (`probation`): the new process must stay up and not
+ * report itself unhealthy (`unhealthy()` from @relup/supervisor/app), or the supervisor goes
+ * back to the release that ran before it (the stable one) and the candidate is `failed` with
+ * `ERR_RELUP_UNHEALTHY`. A candidate taken out of `cold.json` (a halt, an abort)
  * sends the machine back to the stable release, beside, with the state handoff; a promoted one
  * stays. A release that failed here is never tried again (its stored result says so, across
  * restarts of the supervisor). With a notifier, a notice makes it read `cold.json` at once and
@@ -82,6 +83,8 @@ interface OnProbation {
   startedAt: Date
   windowMs: number
   timer: NodeJS.Timeout
+  /** What ran before it: where the machine goes back to. */
+  fallback: Release | undefined
 }
 
 export function followColdReleases(options: FollowOptions): ColdFollower {
@@ -115,6 +118,12 @@ export function followColdReleases(options: FollowOptions): ColdFollower {
   const unsubscribe = supervisor.subscribe((event) => onEvent(event))
 
   function onEvent(event: SupervisorEvent): void {
+    if (event.type === 'unhealthy') {
+      const active = probation
+      if (active?.release.releaseId === event.release)
+        void serialize(() => failProbation(active, `reported itself unhealthy (${event.reason})`, true))
+      return
+    }
     if (event.type !== 'exited' || event.expected) return
     const active = probation
     if (active?.release.releaseId === event.release) {
@@ -227,6 +236,7 @@ export function followColdReleases(options: FollowOptions): ColdFollower {
       startedAt,
       windowMs,
       timer: setTimeout(() => void serialize(() => passProbation(onProbation)), windowMs),
+      fallback,
     }
     // Set before anything is awaited: an exit from now on is this probation's failure.
     probation = onProbation
@@ -251,18 +261,30 @@ export function followColdReleases(options: FollowOptions): ColdFollower {
     await complete(active.release, active.startedAt)
   }
 
-  /** The candidate's process died within its health window; the supervisor already went back. */
-  const failProbation = async (active: OnProbation, how: string) => {
+  /**
+   * The candidate failed within its health window: its process died (the supervisor already
+   * went back to the fallback), or it is `alive` but reported itself unhealthy (then the
+   * fallback is started beside it, with the same sockets, and the candidate drains and hands
+   * its state over).
+   */
+  const failProbation = async (active: OnProbation, how: string, alive = false) => {
     if (probation !== active) return
     clearTimeout(active.timer)
     probation = null
     failed.add(active.release.releaseId)
     const ms = Date.now() - active.startedAt.getTime()
-    const back = supervisor.current?.release ?? 'nothing (restarting)'
+    if (alive && active.fallback && supervisor.current?.release === active.release.releaseId) {
+      const back = await supervisor.cutover(active.fallback).catch((error: Error) => error)
+      if (back instanceof Error || back.status === 'failed')
+        say(
+          `cannot go back to ${active.fallback.id}: ${back instanceof Error ? back.message : back.error.message}`,
+        )
+    }
+    const now = supervisor.current?.release ?? 'nothing (restarting)'
     const failure = new RelupError(
       UNHEALTHY_CODE,
       `cold release ${active.release.version} ${how} ${ms} ms into its health window of ${active.windowMs} ms; ` +
-        `the machine went back to ${back}, and does not start it again (publish a fixed release)`,
+        `the machine went back to ${now}, and does not start it again (publish a fixed release)`,
     )
     await writeResult(options, active.release, 'failed', active.startedAt, failure).catch(() => {})
     say(failure.message)

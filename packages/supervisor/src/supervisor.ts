@@ -220,6 +220,7 @@ class ProcessSupervisor implements Supervisor {
       env: this.options.env ?? process.env,
       stdio: this.options.stdio ?? 'inherit',
       onHandoff: (data) => this.handOff(proc, data),
+      onUnhealthy: (reason) => this.emit({ type: 'unhealthy', release: release.id, pid: proc.pid, reason }),
     })
     this.live.add(proc)
     this.emit({ type: 'spawned', release: release.id, pid: proc.pid })

@@ -26,8 +26,11 @@ async function temp(name: string) {
   return dir
 }
 
-/** A built app with its production dependencies; `crashes`: it dies a moment after it said ready. */
-async function coldBuild(version: string, { crashes = false } = {}) {
+/**
+ * A built app with its production dependencies. `crashes`: it dies a moment after it said ready;
+ * `unhealthy`: it says so (its own health check) a moment after it said ready, and keeps serving.
+ */
+async function coldBuild(version: string, { crashes = false, unhealthy = false } = {}) {
   const dir = await temp(`build-${version}`)
   await writeFile(
     join(dir, 'package.json'),
@@ -38,7 +41,9 @@ async function coldBuild(version: string, { crashes = false } = {}) {
     join(dir, 'server.mjs'),
     crashes
       ? "process.env.APP_MODE = 'crash-after-ready'\nprocess.env.APP_CRASH_AFTER_MS = '300'\nawait import('./app.mjs')\n"
-      : "await import('./app.mjs')\n",
+      : unhealthy
+        ? "import { unhealthy } from '@relup/supervisor/app'\nawait import('./app.mjs')\nsetTimeout(() => unhealthy('the database is unreachable'), 300)\n"
+        : "await import('./app.mjs')\n",
   )
   for (const name of ['supervisor', 'core']) {
     const into = join(dir, 'node_modules', '@relup', name)
@@ -159,6 +164,50 @@ describe('staged rollouts of cold releases', () => {
     expect(
       canary.events.filter((e) => e.type === 'spawned' && e.release === candidate.releaseId),
     ).toHaveLength(1)
+  })
+
+  it('a candidate that reports itself unhealthy is replaced by the stable release beside it, the state handed over', async () => {
+    const { storage, machines } = await fleet(['m1', 'm2'])
+    const stable = await stableRelease(storage, machines, '1.0.0')
+    const publishing = publishColdRollout({
+      storage,
+      app: APP_NAME,
+      dir: await coldBuild('2.0.0', { unhealthy: true }),
+      command,
+      reason: '--cold',
+      rollout: { plan: '1,100%', healthWindowMs: 5_000 },
+      ...waves,
+    })
+    // Count on the canary while it runs the candidate: the count must survive going back.
+    const canary = await until(
+      'the canary on the candidate',
+      () => machines.find((m) => m.serving() !== stable.releaseId),
+      10_000,
+    )
+    const candidateId = canary.serving()!
+    let counted = 0
+    while (canary.serving() === candidateId) {
+      await get(canary.origin, '/inc', 'POST').catch(() => {})
+      counted = (await get(canary.origin)).counter
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    const outcome = await publishing
+    expect(outcome.report?.state).toBe('halted')
+    expect(outcome.report?.failures[0]?.reason).toMatch(
+      /reported itself unhealthy \(the database is unreachable\) \d+ ms into its health window/,
+    )
+    expect(canary.serving()).toBe(stable.releaseId)
+    const after = await get(canary.origin)
+    expect(after.version).toBe('1.0.0')
+    expect(after.counter).toBeGreaterThanOrEqual(counted)
+    expect(counted).toBeGreaterThan(0)
+    // Beside it, not after it died: the candidate drained (it was not killed or crashed).
+    expect(canary.events).toContainEqual(
+      expect.objectContaining({ type: 'drained', release: candidateId, killed: false }),
+    )
+    expect(canary.events.some((e) => e.type === 'exited' && e.release === candidateId && !e.expected)).toBe(
+      false,
+    )
   })
 
   it('a good candidate rolls out wave by wave and is promoted: every machine runs it, cold.json names it as the release', async () => {

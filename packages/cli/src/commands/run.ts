@@ -134,6 +134,8 @@ function describe(event: SupervisorEvent): string | null {
       return event.result.status === 'completed'
         ? `cut over to ${event.result.release} (pid ${event.result.pid})`
         : `cutover to ${event.result.release} failed: ${event.result.error.message}`
+    case 'unhealthy':
+      return `${event.release} (pid ${event.pid}) reports itself unhealthy: ${event.reason}`
     case 'stopping':
       return `stopping (${event.reason})`
     case 'spawned':
