@@ -35,7 +35,7 @@ const SERVER = join(here, 'fixtures', 'dev', 'server.mjs')
 const RELUP_BIN = join(
   dirname(createRequire(import.meta.url).resolve('@relup/cli/package.json')),
   'dist',
-  'bin.js',
+  'relup.js',
 )
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))

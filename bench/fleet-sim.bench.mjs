@@ -199,8 +199,10 @@ async function startFleet(kind, app, { pollInterval, heartbeatInterval, notify }
       env: {
         ...process.env,
         // Each simulated machine would be its own process with its own libuv threadpool: give the
-        // process's machines threads enough that their disk writes (fsync) do not queue behind 4.
-        UV_THREADPOOL_SIZE: String(Math.min(128, per)),
+        // process's machines threads enough that their disk writes (fsync) do not queue behind 4,
+        // but not one each: 125 threads on 2 cores spent more CPU waking each other (futex) than
+        // writing (measured here: 7.8 ms of CPU per apply with 125, 5.5 ms with 16).
+        UV_THREADPOOL_SIZE: String(Math.min(16, per)),
         RELUP_FLEET_CONFIG: JSON.stringify(config),
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       },

@@ -161,7 +161,7 @@ const withGc = await run('retention', true)
 const withoutGc = await run('no-retention', false)
 
 // `relup gc` (the built CLI) on the store that kept all its publishes: the dry run, then the run.
-const bin = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url))
+const bin = fileURLToPath(new URL('../packages/cli/dist/relup.js', import.meta.url))
 function relupGc(...flags) {
   const started = performance.now()
   const argv = [bin, 'gc', '--app', APP, '--storage', `file://${join(work, 'no-retention')}`, ...flags]

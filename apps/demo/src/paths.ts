@@ -11,6 +11,6 @@ export const hotDir = (version: string): string => join(demoDir, 'hot', version)
 /** The demo server's entry point. */
 export const serverEntry = join(demoDir, 'dist', 'server.js')
 /** The `relup` command line. */
-export const cliEntry = join(repoDir, 'packages', 'cli', 'dist', 'bin.js')
+export const cliEntry = join(repoDir, 'packages', 'cli', 'dist', 'relup.js')
 /** Local state of hand-run demos and tours (git-ignored). */
 export const localStateDir = join(repoDir, '.relup-demo')

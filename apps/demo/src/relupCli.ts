@@ -1,4 +1,4 @@
-/** Run the real `relup` binary (packages/cli/dist/bin.js) as a child process. */
+/** Run the real `relup` binary (packages/cli/dist/relup.js) as a child process. */
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { cliEntry, repoDir } from './paths.js'

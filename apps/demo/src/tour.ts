@@ -107,7 +107,7 @@ async function publish(version: string, storageUrl: string, storageDir: string):
   const dir = relative(repoDir, hotDir(version))
   const storageArg = `file://${relative(repoDir, storageDir)}`
   command(
-    `node packages/cli/dist/bin.js publish ${dir} --app ${APP} --storage ${storageArg} --version ${version} --expect 1`,
+    `node packages/cli/dist/relup.js publish ${dir} --app ${APP} --storage ${storageArg} --version ${version} --expect 1`,
   )
   const run = await runRelupCli(
     [
@@ -332,10 +332,10 @@ function nextSteps(): void {
     `  open ${bold('http://127.0.0.1:3000')}, click the counter, then from the repository root in another terminal:`,
   )
   command(
-    'node packages/cli/dist/bin.js publish apps/demo/hot/v2 --app demo --storage file://.relup-demo/storage --version v2',
+    'node packages/cli/dist/relup.js publish apps/demo/hot/v2 --app demo --storage file://.relup-demo/storage --version v2',
   )
   command(
-    'node packages/cli/dist/bin.js publish apps/demo/hot/v3 --app demo --storage file://.relup-demo/storage --version v3',
+    'node packages/cli/dist/relup.js publish apps/demo/hot/v3 --app demo --storage file://.relup-demo/storage --version v3',
   )
   say('  The page follows each upgrade live, without a reload. Start over from v1: rm -rf .relup-demo')
   say('  More (S3 or Tigris storage, the routes, the three versions): apps/demo/README.md')

@@ -74,7 +74,7 @@ describe('the tour', () => {
     expect(output).toContain('server stopped with SIGTERM (exit 0)')
     expect(output).toContain('npm run demo')
     expect(output).toContain(
-      'node packages/cli/dist/bin.js publish apps/demo/hot/v3 --app demo --storage file://.relup-demo/storage --version v3',
+      'node packages/cli/dist/relup.js publish apps/demo/hot/v3 --app demo --storage file://.relup-demo/storage --version v3',
     )
     expect(workDir).not.toBeNull()
     expect(existsSync(workDir!)).toBe(false)

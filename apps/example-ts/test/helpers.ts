@@ -15,7 +15,7 @@ import { WebSocket } from 'ws'
 export const exampleDir = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const repoDir = resolve(exampleDir, '..', '..')
 const serverEntry = join(exampleDir, 'dist', 'server.js')
-const cliEntry = join(repoDir, 'packages', 'cli', 'dist', 'bin.js')
+const cliEntry = join(repoDir, 'packages', 'cli', 'dist', 'relup.js')
 export const BASE_REF = 'example-image-1'
 
 export interface ExampleServer {

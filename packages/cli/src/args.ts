@@ -30,12 +30,12 @@ export function parse(argv: string[], spec: OptionSpec): { values: FlagValues; p
 
 /** "120s", "2m", "500ms", "1h" or a plain number of seconds → milliseconds; never 0 (a wait of nothing). */
 export function parseDuration(value: string, option: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim())
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim())
   if (!match)
     throw new UsageError(`--${option} takes a duration like 120s, 2m or 500ms, got ${JSON.stringify(value)}`)
   const n = Number(match[1])
   const unit = match[2] ?? 's'
-  const ms = Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!)
+  const ms = Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit]!)
   if (ms <= 0)
     throw new UsageError(
       `--${option} must be longer than 0, got ${JSON.stringify(value)} (to return without waiting, use --no-wait)`,

@@ -2,7 +2,17 @@ import { join } from 'node:path'
 import { listAll, type Storage } from '@relup/core'
 import { acquireLock, openStorage } from '@relup/publisher'
 import { describe, expect, it } from 'vitest'
-import { APP, bootPointer, cli, hotDir, keys, onCleanup, pointerOf, tempDir } from './helpers.js'
+import {
+  APP,
+  announceMachine,
+  bootPointer,
+  cli,
+  hotDir,
+  keys,
+  onCleanup,
+  pointerOf,
+  tempDir,
+} from './helpers.js'
 
 async function count(storage: Storage, prefix: string): Promise<number> {
   let n = 0
@@ -63,5 +73,22 @@ describe('relup gc', () => {
     const held = await run('gc')
     expect(held.code).toBe(3)
     expect(held.stderr).toMatch(/deploy lock of chat is held .*\(publish v9\)/)
+  })
+
+  it('removes the records of machines silent for --machine-retention (default 7d); under an hour is exit 2', async () => {
+    const { storage, run } = await fileStore()
+    await bootPointer(storage)
+    const ago = (hours: number) => new Date(Date.now() - hours * 3_600_000).toISOString()
+    await announceMachine(storage, 'live')
+    await announceMachine(storage, 'two-days', 'image-1', { updatedAt: ago(48), stoppedAt: ago(48) })
+    await announceMachine(storage, 'ten-days', 'image-1', { updatedAt: ago(240) })
+    const dry = await run('gc', '--dry-run')
+    expect(dry.code).toBe(0)
+    expect(dry.stdout).toContain(`would delete ${keys.machine('ten-days')}`)
+    expect(dry.stdout).toMatch(/1 record\(s\) of machines gone/)
+    expect((await run('gc', '--machine-retention', '1d')).code).toBe(0)
+    expect(await count(storage, keys.machinesPrefix)).toBe(1)
+    const short = await run('gc', '--machine-retention', '30m')
+    expect([short.code, short.stderr]).toEqual([2, expect.stringMatching(/at least an hour/)])
   })
 })

@@ -1,4 +1,4 @@
-import { cp, mkdir, readFile, symlink } from 'node:fs/promises'
+import { cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { s3rverEnv, startS3rver } from '@relup/testkit'
@@ -9,25 +9,30 @@ import { spawnRelup } from './processes.js'
 const packages = fileURLToPath(new URL('../..', import.meta.url))
 const nodeMajor = Number(process.versions.node.split('.')[0])
 
-/** node_modules as `npm install @relup/cli` makes it for file:// users: no storage-s3, no storage-memory, no AWS SDK. */
+/**
+ * node_modules as `npm install @relup/cli` makes it for file:// users: the CLI's bundle and its
+ * dependencies only (no publisher, artifact, supervisor or swap package: they are bundled), and
+ * no storage-s3, no storage-memory, no AWS SDK.
+ */
 async function installWithoutOptionalAdapters(): Promise<string> {
   const dir = await tempDir('install')
-  const scope = join(dir, 'node_modules', '@relup')
-  await mkdir(scope, { recursive: true })
-  // Copied, so they resolve their imports from this node_modules and not from the workspace.
-  for (const name of ['cli', 'publisher']) {
-    await mkdir(join(scope, name))
-    await cp(join(packages, name, 'dist'), join(scope, name, 'dist'), { recursive: true })
-    await cp(join(packages, name, 'package.json'), join(scope, name, 'package.json'))
-  }
-  for (const name of ['core', 'artifact', 'storage-fs', 'supervisor'])
-    await symlink(join(packages, name), join(scope, name))
-  // The publisher's metrics API (a dependency: a no-op until an SDK is registered).
-  await mkdir(join(dir, 'node_modules', '@opentelemetry'))
-  await symlink(
-    join(packages, 'publisher', 'node_modules', '@opentelemetry', 'api'),
-    join(dir, 'node_modules', '@opentelemetry', 'api'),
-  )
+  const modules = join(dir, 'node_modules')
+  await mkdir(join(modules, '@relup', 'cli'), { recursive: true })
+  await mkdir(join(modules, '@opentelemetry'))
+  // Copied, so it resolves its imports from this node_modules and not from the workspace.
+  await cp(join(packages, 'cli', 'dist'), join(modules, '@relup', 'cli', 'dist'), { recursive: true })
+  await cp(join(packages, 'cli', 'package.json'), join(modules, '@relup', 'cli', 'package.json'))
+  const dependencies: Array<[string, string]> = [
+    ['@relup/core', join(packages, 'core')],
+    ['@relup/storage-fs', join(packages, 'storage-fs')],
+    ['tar', join(packages, 'artifact', 'node_modules', 'tar')],
+    ['oxc-transform', join(packages, 'swap', 'node_modules', 'oxc-transform')],
+    // The publisher's metrics API (a no-op until an SDK is registered).
+    ['@opentelemetry/api', join(packages, 'publisher', 'node_modules', '@opentelemetry', 'api')],
+  ]
+  const declared = JSON.parse(await readFile(join(packages, 'cli', 'package.json'), 'utf8')).dependencies
+  expect(Object.keys(declared).sort()).toEqual(dependencies.map(([name]) => name).sort())
+  for (const [name, from] of dependencies) await symlink(from, join(modules, name))
   return dir
 }
 
@@ -45,7 +50,7 @@ describe('installing the CLI for filesystem storage (real processes)', () => {
 
   it('file:// works without them; s3:// and memory: say what to install (exit 2)', async () => {
     const dir = await installWithoutOptionalAdapters()
-    const bin = join(dir, 'node_modules', '@relup', 'cli', 'dist', 'bin.js')
+    const bin = join(dir, 'node_modules', '@relup', 'cli', 'dist', 'relup.js')
     const run = async (storage: string) => {
       const relup = spawnRelup(['status', '--app', APP, '--storage', storage], { cwd: dir, bin })
       const { code } = await relup.exited
@@ -54,6 +59,15 @@ describe('installing the CLI for filesystem storage (real processes)', () => {
     const fs = await run('file://./.relup')
     expect(fs.stderr).toBe('')
     expect([fs.code, fs.stdout]).toEqual([0, expect.stringMatching(/no pointer yet/)])
+    // A publish loads the rest of the bundle: the checks (swap, oxc-transform), pack (tar), metrics.
+    await mkdir(join(dir, 'hot'))
+    await writeFile(join(dir, 'hot', 'handler.js'), 'module.exports = () => 1\n')
+    const publish = spawnRelup(
+      ['publish', 'hot', '--app', APP, '--storage', 'file://./.relup', '--base-ref', 'img-1', '--no-wait'],
+      { cwd: dir, bin },
+    )
+    expect((await publish.exited).code, publish.stderr()).toBe(0)
+    expect(publish.stdout()).toMatch(/published/)
     const s3 = await run('s3://my-bucket')
     expect([s3.code, s3.stderr]).toEqual([
       2,

@@ -1,6 +1,6 @@
 /**
- * One attempt to apply a hot upgrade: report `pending`, verify the signature, obtain the
- * verified release, hand it to the engine, write the local marker. The outcome says what came
+ * One attempt to apply a hot upgrade: report `pending` (while the release downloads), verify the
+ * signature, obtain the verified release, hand it to the engine, write the local marker. The outcome says what came
  * of it and, for a failure, in which phase; the runtime records it and reports the terminal result.
  */
 import { verifyHotUpgrade } from '@relup/artifact'
@@ -17,8 +17,9 @@ import type { Reporter } from './reporter.js'
 import type { RuntimeContext } from './types.js'
 
 /**
- * Where an attempt can fail, in order. Once the engine swapped the code in, the attempt cannot
- * fail any more: a marker that cannot be written only costs a download after a restart.
+ * Where an attempt can fail: `report` is the `pending` result, written while `verify` and
+ * `download` run and awaited before `swap`. Once the engine swapped the code in, the attempt
+ * cannot fail any more: a marker that cannot be written only costs a download after a restart.
  */
 export type AttemptPhase = 'report' | 'verify' | 'download' | 'swap'
 
@@ -63,22 +64,27 @@ export async function attemptUpgrade(ctx: RuntimeContext, input: AttemptInput): 
   const startedAt = new Date().toISOString()
   let phase: AttemptPhase = 'report'
   let release: ObtainedRelease | null = null
+  // The acknowledgement travels while the release downloads (one storage round trip less per
+  // upgrade); it has landed before the swap, and before any later result of this attempt.
+  const pending = reporter.result(upgrade.upgradeId, {
+    version: upgrade.version,
+    status: 'pending',
+    attempt,
+    startedAt,
+    finishedAt: null,
+    stats: null,
+    error: null,
+  })
+  pending.catch(() => {}) // awaited below, on every path
   try {
-    await reporter.result(upgrade.upgradeId, {
-      version: upgrade.version,
-      status: 'pending',
-      attempt,
-      startedAt,
-      finishedAt: null,
-      stats: null,
-      error: null,
-    })
     phase = 'verify'
     if (options.trustedKeys.length > 0) verifyHotUpgrade(upgrade, options.trustedKeys)
     phase = 'download'
     const downloadStarted = performance.now()
     release = await obtainRelease(ctx, upgrade, input.diskMarker)
     const downloadMs = performance.now() - downloadStarted
+    phase = 'report'
+    await pending
     phase = 'swap'
     const engineStats = await options.engine.upgrade(release.dir, {
       manifest: upgrade.manifest,
@@ -112,6 +118,7 @@ export async function attemptUpgrade(ctx: RuntimeContext, input: AttemptInput): 
     const stats: UpgradeStats = { ...engineStats, totalMs: performance.now() - started, downloadMs }
     return { ok: true, startedAt, marker, markerWritten, stats }
   } catch (caught) {
+    await pending.catch(() => {})
     const error = caught instanceof Error ? caught : new Error(String(caught))
     if (release && release.dir !== input.running?.releaseDir) await discardRelease(release)
     const enginePhase = (error as { phase?: unknown }).phase

@@ -75,3 +75,75 @@ describe('the stats of an upgrade', () => {
     })
   })
 })
+
+describe('the pending result', () => {
+  /** A store that logs puts of results and gets of artifacts, and holds `pending` puts until released. */
+  function slowAcknowledgements() {
+    const inner = memoryStorage()
+    const log: string[] = []
+    let release!: () => void
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const storage: typeof inner = {
+      ...inner,
+      async put(key, body, options) {
+        const text = (b: typeof body) =>
+          typeof b === 'string' ? b : new TextDecoder().decode(b as Uint8Array)
+        const status = key.includes('/results/') ? JSON.parse(text(body)).status : null
+        if (status === 'pending') {
+          log.push('pending put started')
+          await held
+        }
+        const put = await inner.put(key, body, options)
+        if (status) log.push(`${status} landed`)
+        return put
+      },
+      async getStream(key, options) {
+        if (key.includes('/artifacts/')) log.push('artifact fetched')
+        return inner.getStream(key, options)
+      },
+    }
+    return { storage, log, release }
+  }
+
+  it('is written while the release downloads, and lands before the swap and the completed result', async () => {
+    const { storage, log, release } = slowAcknowledgements()
+    const engine = stubEngine(async () => {
+      log.push('swap')
+      return engineStats()
+    })
+    const relup = await startRuntime(storage, { engine })
+    await publishDirect(storage, await writeRelease(await tempDir(), 'v2'), { version: 'v2' })
+    await expect.poll(() => log.includes('artifact fetched'), { timeout: 5000 }).toBe(true)
+    // The download did not wait for the acknowledgement, and the swap waits for it.
+    expect(log).toEqual(['pending put started', 'artifact fetched'])
+    release()
+    await waitForApplied(relup, 'v2')
+    await expect.poll(() => log.includes('completed landed')).toBe(true)
+    expect(log).toEqual([
+      'pending put started',
+      'artifact fetched',
+      'pending landed',
+      'swap',
+      'completed landed',
+    ])
+  })
+
+  it('lands before the failed result of an attempt whose download fails', async () => {
+    const { storage, log, release } = slowAcknowledgements()
+    const engine = stubEngine()
+    const relup = await startRuntime(storage, { engine })
+    const hot = await publishDirect(storage, await writeRelease(await tempDir(), 'v2'), { version: 'v2' })
+    await storage.delete(hot.artifact.key) // the download fails: the artifact is gone
+    await expect.poll(() => log.includes('pending put started'), { timeout: 5000 }).toBe(true)
+    setTimeout(release, 100)
+    await expect.poll(() => log.includes('failed landed'), { timeout: 5000 }).toBe(true)
+    expect(log.filter((line) => line.endsWith('landed')).slice(0, 2)).toEqual([
+      'pending landed',
+      'failed landed',
+    ])
+    expect(engine.releaseDirs).toEqual([])
+    await relup.stop()
+  })
+})

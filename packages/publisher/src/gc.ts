@@ -3,8 +3,10 @@
  * pointer's stable release (`hot`) and its candidate, the last `keep` publishes of the history,
  * the upgrade every live machine's record names, the release `rollback` goes back to by default,
  * the cold releases `cold.json` names (the current one and those its rollback offers), and the
- * artifacts and results of all of these. Removed: older history entries, their results and every
- * artifact nothing kept names.
+ * artifacts and results of all of these. Removed: older history entries, their results, every
+ * artifact nothing kept names, and the records of machines silent for `machineRetentionMs` (a
+ * fleet that scales out and in adds a machine id each time; a machine that comes back writes its
+ * record again at its next heartbeat).
  *
  * Safe against a concurrent publish in two ways. Deletions happen under the deploy lock, so gc
  * never runs between a publish's history write and its pointer move; and an artifact no history
@@ -43,6 +45,8 @@ export const DEFAULT_KEEP = 20
 export const DEFAULT_ORPHAN_GRACE_MS = 10 * 60_000
 /** How long gc may hold the deploy lock. */
 const GC_LOCK_TTL_MS = 5 * 60_000
+/** A machine record not rewritten for this long belongs to a machine gone for good (live ones rewrite theirs at least every 10 minutes). */
+export const DEFAULT_MACHINE_RETENTION_MS = 7 * 24 * 60 * 60_000
 /** Deletes in flight at once. */
 const DELETE_CONCURRENCY = 16
 
@@ -57,6 +61,8 @@ export interface GcOptions {
   dryRun?: boolean | undefined
   /** See `DEFAULT_ORPHAN_GRACE_MS`. */
   orphanGraceMs?: number | undefined
+  /** See `DEFAULT_MACHINE_RETENTION_MS`. */
+  machineRetentionMs?: number | undefined
   /** Take the deploy lock over even when another publisher holds it. */
   force?: boolean | undefined
   reporter?: Reporter | undefined
@@ -76,8 +82,8 @@ export interface KeptUpgrade {
 export interface GcOutcome {
   dryRun: boolean
   kept: KeptUpgrade[]
-  /** Keys deleted (or, on a dry run, that would be): history entries, result objects, artifacts. */
-  deleted: { history: string[]; results: string[]; artifacts: string[] }
+  /** Keys deleted (or, on a dry run, that would be): history entries, result objects, artifacts, records of machines gone. */
+  deleted: { history: string[]; results: string[]; artifacts: string[]; machines: string[] }
   /** Artifacts nothing names, left alone until their grace is over. */
   waiting: { key: string; since: string; deletableAt: string }[]
   /** Objects under the app's prefix before, and after (the same on a dry run, minus what it would delete). */
@@ -154,7 +160,8 @@ async function plan(storage: Storage, keys: RelupKeys, options: GcOptions, now: 
   const cold = await readDocument(storage, coldKey(keys), parseColdPointer)
   const coldReleases = cold.status === 'ok' ? [cold.document.release, ...cold.document.previous] : []
   const history = await readHistory(storage, keys)
-  const machines = (await readAll(storage, keys.machinesPrefix, parseMachineRecord)).map((r) => r.document)
+  const records = await readAll(storage, keys.machinesPrefix, parseMachineRecord)
+  const machines = records.map((r) => r.document)
   const byId = new Map(history.map((h) => [h.upgradeId, h]))
 
   const kept = new Map<string, { upgrade: HotUpgrade | null; version?: string; reasons: Set<KeepReason> }>()
@@ -203,7 +210,10 @@ async function plan(storage: Storage, keys: RelupKeys, options: GcOptions, now: 
   const isKept = (key: string) => keptArtifacts.has(key) || keptVersions.some((p) => key.startsWith(p))
   const named = new Set(history.map((h) => h.artifact.key))
 
-  const deleted: GcOutcome['deleted'] = { history: [], results: [], artifacts: [] }
+  const deleted: GcOutcome['deleted'] = { history: [], results: [], artifacts: [], machines: [] }
+  const silentSince = now.getTime() - (options.machineRetentionMs ?? DEFAULT_MACHINE_RETENTION_MS)
+  for (const { key, document } of records)
+    if (Date.parse(document.updatedAt) < silentSince) deleted.machines.push(key)
   let objectsBefore = 0
   for (const h of history) if (!kept.has(h.upgradeId)) deleted.history.push(keys.history(h.upgradeId))
   for await (const item of listAll(storage, keys.resultsPrefix)) {
@@ -268,8 +278,15 @@ export async function gc(options: GcOptions): Promise<GcOutcome> {
   const now = options.now ?? new Date()
   if (options.keep !== undefined && (!Number.isInteger(options.keep) || options.keep < 1))
     throw new ConfigError('keep', `keep takes a whole number of publishes of at least 1, got ${options.keep}`)
+  const retention = options.machineRetentionMs
+  if (retention !== undefined && !(Number.isFinite(retention) && retention >= 60 * 60_000))
+    throw new ConfigError(
+      'machineRetentionMs',
+      `machineRetentionMs takes at least an hour (live machines rewrite their record every 10 minutes at most), got ${retention}`,
+    )
   const finish = (p: Plan, dryRun: boolean): GcOutcome => {
-    const count = p.deleted.history.length + p.deleted.results.length + p.deleted.artifacts.length
+    const { history, results, artifacts, machines } = p.deleted
+    const count = history.length + results.length + artifacts.length + machines.length
     return {
       dryRun,
       kept: p.kept,
@@ -295,10 +312,11 @@ export async function gc(options: GcOptions): Promise<GcOutcome> {
     await deleteAll(storage, p.deleted.results)
     await deleteAll(storage, p.deleted.history)
     await deleteAll(storage, p.deleted.artifacts)
+    await deleteAll(storage, p.deleted.machines)
     await writeDocument(storage, keys.gc, { schema: 1, orphans: p.orphans } satisfies GcState)
-    const { history, results, artifacts } = p.deleted
+    const { history, results, artifacts, machines } = p.deleted
     reporter?.step?.(
-      `gc: removed ${history.length} history entr${history.length === 1 ? 'y' : 'ies'}, ${results.length} result(s) and ${artifacts.length} artifact(s); kept ${p.kept.length} upgrade(s)`,
+      `gc: removed ${history.length} history entr${history.length === 1 ? 'y' : 'ies'}, ${results.length} result(s), ${artifacts.length} artifact(s) and ${machines.length} record(s) of machines gone; kept ${p.kept.length} upgrade(s)`,
     )
     return finish(p, false)
   } finally {

@@ -44,6 +44,7 @@ export {
 } from './fleet.js'
 export {
   DEFAULT_KEEP,
+  DEFAULT_MACHINE_RETENTION_MS,
   DEFAULT_ORPHAN_GRACE_MS,
   type GcOptions,
   type GcOutcome,

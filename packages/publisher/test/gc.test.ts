@@ -171,7 +171,28 @@ describe.each(stores)('relup gc on %s', (_, open) => {
     ])
     // A second run finds nothing more to do.
     const again = await gc({ storage, app: APP, keep: 3 })
-    expect(again.deleted).toEqual({ history: [], results: [], artifacts: [] })
+    expect(again.deleted).toEqual({ history: [], results: [], artifacts: [], machines: [] })
+  })
+
+  it('removes the records of machines silent for the retention (7 days), never a live one', async () => {
+    const storage = await open()
+    const [v1] = await seed(storage, 1)
+    const days = (n: number) => new Date(Date.now() - n * 24 * 60 * 60_000).toISOString()
+    await runs(storage, 'live', v1!)
+    await runs(storage, 'stopped-yesterday', v1!, { stoppedAt: days(1), updatedAt: days(1) })
+    await runs(storage, 'gone', v1!, { stoppedAt: days(8), updatedAt: days(8) })
+    await runs(storage, 'vanished', v1!, { updatedAt: days(30) }) // never said it stopped
+    const dry = await gc({ storage, app: APP, dryRun: true })
+    expect(dry.deleted.machines.sort()).toEqual([keys.machine('gone'), keys.machine('vanished')])
+    await gc({ storage, app: APP })
+    const left = await keysUnder(storage, keys.machinesPrefix)
+    expect(left.sort()).toEqual([keys.machine('live'), keys.machine('stopped-yesterday')])
+    // A shorter retention, down to an hour; less is refused (a live machine may be 10 minutes quiet).
+    await gc({ storage, app: APP, machineRetentionMs: 60 * 60_000 })
+    expect(await keysUnder(storage, keys.machinesPrefix)).toEqual([keys.machine('live')])
+    await expect(gc({ storage, app: APP, machineRetentionMs: 60_000 })).rejects.toThrow(
+      /machineRetentionMs takes at least an hour/,
+    )
   })
 
   it('pages through more than 1,000 keys', async () => {

@@ -1,4 +1,10 @@
-import { DEFAULT_KEEP, DEFAULT_ORPHAN_GRACE_MS, type GcOutcome, gc } from '@relup/publisher'
+import {
+  DEFAULT_KEEP,
+  DEFAULT_MACHINE_RETENTION_MS,
+  DEFAULT_ORPHAN_GRACE_MS,
+  type GcOutcome,
+  gc,
+} from '@relup/publisher'
 import { parseCount, parseDuration } from '../args.js'
 import { defineCommand } from '../command.js'
 import { UsageError } from '../errors.js'
@@ -6,8 +12,8 @@ import type { Output } from '../output.js'
 
 function printDeleted(out: Output, outcome: GcOutcome): void {
   const verb = outcome.dryRun ? 'would delete' : 'deleted'
-  const { history, results, artifacts } = outcome.deleted
-  for (const key of [...history, ...results, ...artifacts]) out.line(`${verb} ${key}`)
+  const { history, results, artifacts, machines } = outcome.deleted
+  for (const key of [...history, ...results, ...artifacts, ...machines]) out.line(`${verb} ${key}`)
   for (const w of outcome.waiting)
     out.line(
       `kept ${w.key}: no publish names it (yet), unreferenced since ${w.since}; deletable from ${w.deletableAt}`,
@@ -16,7 +22,7 @@ function printDeleted(out: Output, outcome: GcOutcome): void {
     out.line(`kept ${k.version} (upgrade ${k.upgradeId}): ${k.reasons.join(', ')}`)
   out.line(
     `${outcome.dryRun ? 'dry run: would delete' : 'deleted'} ${history.length} history entr${history.length === 1 ? 'y' : 'ies'}, ` +
-      `${results.length} result(s), ${artifacts.length} artifact(s): ${outcome.objectsBefore} → ${outcome.objectsAfter} objects`,
+      `${results.length} result(s), ${artifacts.length} artifact(s), ${machines.length} record(s) of machines gone: ${outcome.objectsBefore} → ${outcome.objectsAfter} objects`,
   )
 }
 
@@ -28,7 +34,9 @@ export const gcCommand = defineCommand({
 Keep the pointer's stable release and its rollout candidate, the last <n> publishes (default
 ${DEFAULT_KEEP}), the upgrade every live machine runs, the version \`relup rollback\` goes back
 to and the cold releases cold.json names (relup run); delete older history entries, their
-results/ and every artifact none of these names. An artifact no publish names yet (an upload
+results/, every artifact none of these names, and the records of machines silent for the
+machine retention (machines/<id>.json; a machine that comes back writes its record again at its
+next heartbeat). An artifact no publish names yet (an upload
 whose publish has not moved the pointer) is deleted only once an earlier gc saw it unreferenced
 at least the grace ago. Runs under the deploy lock.
 \`relup publish\` applies the same policy after each publish (--no-gc skips it).
@@ -37,6 +45,7 @@ Options:
   --keep <n>            publishes to keep, at least 1 (default ${DEFAULT_KEEP})
   --dry-run             list what would be deleted, delete nothing (no lock taken)
   --grace <d>           how long an unreferenced artifact no publish names is kept (default ${DEFAULT_ORPHAN_GRACE_MS / 60_000}m)
+  --machine-retention <d>  how long the record of a silent machine is kept, at least 1h (default ${DEFAULT_MACHINE_RETENTION_MS / 86_400_000}d)
   --force               take over the deploy lock if someone else holds it
   --storage <url>, --json
 
@@ -47,6 +56,7 @@ configuration; 3 the deploy lock is held.`,
     keep: { type: 'string' },
     'dry-run': { type: 'boolean' },
     grace: { type: 'string' },
+    'machine-retention': { type: 'string' },
     force: { type: 'boolean' },
   },
   needsApp: true,
@@ -57,6 +67,7 @@ configuration; 3 the deploy lock is held.`,
     if (keep === 0)
       throw new UsageError('--keep takes at least 1: the pointer and the newest publish always stay')
     const grace = string('grace')
+    const retention = string('machine-retention')
     const outcome = await gc({
       storage,
       app,
@@ -64,6 +75,7 @@ configuration; 3 the deploy lock is held.`,
       keep,
       dryRun: flag('dry-run'),
       orphanGraceMs: grace === undefined ? undefined : parseDuration(grace, 'grace'),
+      machineRetentionMs: retention === undefined ? undefined : parseDuration(retention, 'machine-retention'),
       force: flag('force'),
     })
     out.data({ ok: true, ...outcome })
