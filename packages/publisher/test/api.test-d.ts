@@ -77,6 +77,7 @@ expectTypeOf<GcOutcome['deleted']>().toEqualTypeOf<{
   history: string[]
   results: string[]
   artifacts: string[]
+  machines: string[]
 }>()
 expectTypeOf<KeepReason>().toEqualTypeOf<
   'stable' | 'candidate' | 'recent' | 'machine' | 'rollback' | 'cold'
