@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { generateSigningKeyPair } from '@relup/artifact'
 import { coldBaseRef, coldKey, parseColdPointer, readDocument, relupKeys } from '@relup/core'
 import { fsStorage } from '@relup/storage-fs'
-import { fakeFleet } from '@relup/testkit'
+import { fakeFleet, serverAvailability, startServer } from '@relup/testkit'
 import { describe, expect, it } from 'vitest'
 import { onCleanup, tempDir } from './helpers.js'
 import { type RelupProcess, spawnRelup, until } from './processes.js'
@@ -383,4 +383,38 @@ describe('relup run --app and relup publish --cold, as for hot upgrades', () => 
     run.child.kill('SIGTERM')
     expect((await run.exited).code).toBe(0)
   }, 60_000)
+})
+
+const redis = serverAvailability('redis')
+if (!redis.run) console.warn(`relup run --notify test skipped: ${redis.reason}`)
+
+describe.skipIf(!redis.run)('relup run --app --notify', () => {
+  it('takes a cold release at once when relup publish --cold --notify rings, its poll only a minute-long safety net', async () => {
+    const server = await startServer('redis')
+    onCleanup(() => server.stop())
+    const dir = await tempDir('cold-store')
+    const flags = ['--app', 'shop', '--storage', `file://${dir}`]
+    const { run, origin } = await startRun([
+      ...flags,
+      ...['--machine-id', 'm1', '--releases-dir', await tempDir('cold-releases')],
+      ...['--notify', server.url, '--poll-interval', '60000'],
+    ])
+    // Its first read of cold.json is done (no release yet): the next one is a minute away.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const started = Date.now()
+    const publish = spawnRelup([
+      'publish',
+      await coldBuild('2.0.0'),
+      '--cold',
+      '--command',
+      `${process.execPath} server.mjs`,
+      ...flags,
+      ...['--notify', server.url, '--expect', '1', '--timeout', '20s'],
+    ])
+    expect((await publish.exited).code).toBe(0)
+    expect((await answer(origin)).version).toBe('2.0.0')
+    expect(Date.now() - started).toBeLessThan(20_000)
+    run.child.kill('SIGTERM')
+    expect((await run.exited).code).toBe(0)
+  }, 30_000)
 })
