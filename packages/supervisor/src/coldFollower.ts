@@ -159,16 +159,16 @@ export function followColdReleases(options: FollowOptions): ColdFollower {
     try {
       const read = await readDocument(options.storage, key, parseColdPointer, { ifNoneMatch: etag })
       outage = false
-      if (read.status === 'ok') {
-        etag = read.etag
-        pointer = read.document
-      } else if (read.status !== 'not-modified') return
+      // Unchanged (or gone): what runs here already follows it.
+      if (read.status !== 'ok') return
+      etag = read.etag
+      pointer = read.document
     } catch (error) {
       if (!outage) say(`cannot read ${key}: ${(error as Error).message}; still serving, retrying`)
       outage = true
       return
     }
-    if (pointer) await follow(pointer)
+    await follow(pointer)
   }
 
   /** Run what `pointer` says this machine runs. */
