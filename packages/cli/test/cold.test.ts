@@ -178,20 +178,10 @@ describe('relup publish --cold-dir', () => {
       needsCold: true,
       reasons: [expect.stringMatching(/dependency dep 1\.0\.0 → 2\.0\.0/)],
     })
-    // Staged rollouts are for hot upgrades: asking for one with a cold release is refused, not ignored.
-    const waves = spawnRelup([
-      'publish',
-      app,
-      '--cold',
-      '--command',
-      'node server.mjs',
-      ...flags,
-      '--rollout',
-      '1,100%',
-    ])
+    // A cold rollback goes to every machine at once: asking for waves is refused, not ignored.
+    const waves = spawnRelup(['rollback', '--cold', ...flags, '--rollout', '1,100%'])
     expect((await waves.exited).code).toBe(2)
-    expect(waves.stderr()).toMatch(/staged rollouts \(--rollout\) are for hot upgrades only/)
-    expect((await readDocument(storage, coldKey(relupKeys(APP)), parseColdPointer)).status).toBe('not-found')
+    expect(waves.stderr()).toMatch(/a cold rollback goes to every machine at once: drop --rollout/)
     // For another base no release is known to compare with: a hot upgrade of that base.
     const other = spawnRelup(['publish', join(app, 'hot'), ...flags, '--base-ref', 'image-2', '--no-wait'])
     expect((await other.exited).code).toBe(0)

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { generateSigningKeyPair } from '@relup/artifact'
 import { coldBaseRef, coldKey, parseColdPointer, readDocument, relupKeys } from '@relup/core'
 import { fsStorage } from '@relup/storage-fs'
-import { fakeFleet } from '@relup/testkit'
+import { fakeFleet, serverAvailability, startServer } from '@relup/testkit'
 import { describe, expect, it } from 'vitest'
 import { onCleanup, tempDir } from './helpers.js'
 import { type RelupProcess, spawnRelup, until } from './processes.js'
@@ -60,14 +60,23 @@ const answer = async (origin: string, path = '/', method = 'GET') =>
 
 const packages = fileURLToPath(new URL('../..', import.meta.url))
 
-/** The app built with its production dependencies in node_modules, as `npm ci --omit=dev` leaves it. */
-async function coldBuild(version: string): Promise<string> {
+/**
+ * The app built with its production dependencies in node_modules, as `npm ci --omit=dev` leaves
+ * it; `crashes`: its process exits a moment after it said ready.
+ */
+async function coldBuild(version: string, { crashes = false } = {}): Promise<string> {
   const dir = await tempDir(`cold-${version}`)
   await writeFile(
     join(dir, 'package.json'),
     JSON.stringify({ name: 'shop', version, type: 'module', dependencies: { '@relup/supervisor': '*' } }),
   )
-  await cp(APP, join(dir, 'server.mjs'))
+  if (crashes) {
+    await cp(APP, join(dir, 'app.mjs'))
+    await writeFile(
+      join(dir, 'server.mjs'),
+      "await import('./app.mjs')\nsetTimeout(() => process.exit(3), 300)\n",
+    )
+  } else await cp(APP, join(dir, 'server.mjs'))
   for (const name of ['supervisor', 'core']) {
     const into = join(dir, 'node_modules', '@relup', name)
     await mkdir(into, { recursive: true })
@@ -308,4 +317,104 @@ describe('relup run --app and relup publish --cold, as for hot upgrades', () => 
     run.child.kill('SIGTERM')
     expect((await run.exited).code).toBe(0)
   }, 60_000)
+
+  it('publish --cold --rollout: a canary whose new process dies in its health window halts the rollout (exit 1), the machine back on stable', async () => {
+    const { run, origin, storage, flags } = await machine()
+    await shop.announceMachine(storage, 'm1', 'image-1', { pollIntervalMs: 100 })
+    const first = spawnRelup(['publish', await coldBuild('2.0.0'), '--cold', ...command, ...flags])
+    expect((await first.exited).code).toBe(0)
+    const stable = await answer(origin, '/inc', 'POST')
+    expect(stable.version).toBe('2.0.0')
+    const rollout = ['--rollout', '1,100%', '--health-window', '2s', '--ack-timeout', '5s']
+    const bad = spawnRelup([
+      'publish',
+      await coldBuild('3.0.0', { crashes: true }),
+      '--cold',
+      ...command,
+      ...flags,
+      ...rollout,
+    ])
+    expect((await bad.exited).code).toBe(1)
+    expect(bad.stdout()).toMatch(/rollout 1,100%: wave 1: m1/)
+    expect(bad.stderr()).toMatch(
+      /the rollout of cold release 3\.0\.0 halted \(m1 failed: cold release 3\.0\.0 exited with code 3 .*health window.*\): cold\.json is back on cold release 2\.0\.0, and release \w+ is marked bad, so no machine starts it again\..*publish it again/,
+    )
+    // Back on the stable release (a fresh process of it: the candidate died, nothing to hand off).
+    const after = await answer(origin)
+    expect(after.version).toBe('2.0.0')
+    const pointer = await readDocument(storage, coldKey(relupKeys('shop')), parseColdPointer)
+    if (pointer.status !== 'ok') throw new Error('no cold.json')
+    expect(pointer.document.candidate ?? null).toBeNull()
+    expect(pointer.document.release?.version).toBe('2.0.0')
+    const status = spawnRelup(['rollout', 'status', '--cold', ...flags])
+    expect((await status.exited).code).toBe(0)
+    expect(status.stdout()).toMatch(/^stable +cold release 2\.0\.0/m)
+    expect(status.stdout()).toMatch(/^rollout +no cold rollout in progress$/m)
+
+    // A good candidate on probation, aborted: the machine goes back to stable beside it, the
+    // counter handed over; relup status showed the rollout meanwhile.
+    const counted = (await answer(origin, '/inc', 'POST')).counter
+    const good = spawnRelup([
+      'publish',
+      await coldBuild('4.0.0'),
+      '--cold',
+      ...command,
+      ...flags,
+      ...['--rollout', '1,100%', '--health-window', '60s', '--no-wait'],
+    ])
+    expect((await good.exited).code).toBe(0)
+    await until(async () => (await answer(origin)).version === '4.0.0', 'the candidate serving', 10_000)
+    const during = spawnRelup(['status', ...flags])
+    await during.exited
+    expect(during.stdout()).toMatch(
+      /^cold rollout 4\.0\.0 · release \w+ · wave 1\/2 of 1,100% · rolling · health window 60 s/m,
+    )
+    const abort = spawnRelup(['rollout', 'abort', '--cold', ...flags])
+    expect((await abort.exited).code).toBe(0)
+    const back = await until(
+      async () => {
+        const now = await answer(origin)
+        return now.version === '2.0.0' && now
+      },
+      'the stable release serving again',
+      10_000,
+    )
+    expect(back.counter).toBe(counted)
+    run.child.kill('SIGTERM')
+    expect((await run.exited).code).toBe(0)
+  }, 60_000)
+})
+
+const redis = serverAvailability('redis')
+if (!redis.run) console.warn(`relup run --notify test skipped: ${redis.reason}`)
+
+describe.skipIf(!redis.run)('relup run --app --notify', () => {
+  it('takes a cold release at once when relup publish --cold --notify rings, its poll only a minute-long safety net', async () => {
+    const server = await startServer('redis')
+    onCleanup(() => server.stop())
+    const dir = await tempDir('cold-store')
+    const flags = ['--app', 'shop', '--storage', `file://${dir}`]
+    const { run, origin } = await startRun([
+      ...flags,
+      ...['--machine-id', 'm1', '--releases-dir', await tempDir('cold-releases')],
+      ...['--notify', server.url, '--poll-interval', '60000'],
+    ])
+    // Its first read of cold.json is done (no release yet): the next one is a minute away.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const started = Date.now()
+    const publish = spawnRelup([
+      'publish',
+      await coldBuild('2.0.0'),
+      '--cold',
+      '--command',
+      `${process.execPath} server.mjs`,
+      ...flags,
+      ...['--notify', server.url, '--expect', '1', '--timeout', '20s'],
+    ])
+    expect((await publish.exited).code).toBe(0)
+    expect((await answer(origin)).version).toBe('2.0.0')
+    expect(Date.now() - started).toBeLessThan(20_000)
+    run.child.kill('SIGTERM')
+    expect((await run.exited).code).toBe(0)
+  }, 30_000)
 })

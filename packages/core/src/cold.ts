@@ -9,11 +9,17 @@
  * Results of a cold release are machine results (`results/<releaseId>/<machineId>.json`) with no
  * engine stats. Written with compare-and-swap like the pointer; `previous` (newest first) is what
  * a rollback goes back to.
+ *
+ * Staged rollouts work as for hot upgrades (see rollout.ts): `release` stays the stable release
+ * and, during a rollout, `candidate` holds the new one with the same `Rollout` value; machines
+ * whose cohort (of their id and the candidate's `releaseId`) is below the wave's threshold run
+ * it. A supervisor older than rollouts ignores `candidate` and keeps running `release`.
  */
 import { canonicalJson } from './canonical.js'
 import type { RelupKeys } from './keys.js'
 import { isoDate, nonEmpty, sha256Hex } from './patterns.js'
 import type { UpgradeSignature } from './pointer.js'
+import { inWave, type Rollout, rolloutSchema } from './rollout.js'
 import {
   array,
   literal,
@@ -53,9 +59,47 @@ export interface ColdPointer {
   /** Earlier releases, newest first (at most `COLD_HISTORY`). */
   previous: ColdRelease[]
   updatedAt: string
+  /**
+   * During a staged rollout: the release machines of the current wave run instead of `release`
+   * (the stable one everyone else runs), with its plan and wave. Absent or null: no rollout.
+   */
+  candidate?: ColdCandidate | null | undefined
+  /** Release ids a rollout halted on (newest first, at most `BAD_RELEASES_LIMIT`): no machine starts them again. */
+  badReleases?: string[] | undefined
+}
+
+/** A cold release on its way through the waves of a staged rollout. */
+export interface ColdCandidate {
+  release: ColdRelease
+  rollout: Rollout
 }
 
 export const COLD_HISTORY = 10
+/** How many halted cold release ids the pointer remembers. */
+export const BAD_RELEASES_LIMIT = 20
+
+/**
+ * What `machineId` runs of `pointer`: the candidate when it is in the candidate's wave (and the
+ * candidate was not marked bad), else the stable release (null: none, the machine's own command).
+ */
+export function coldReleaseFor(
+  pointer: ColdPointer,
+  machineId: string,
+): { release: ColdRelease | null; candidate: ColdCandidate | null } {
+  const candidate = pointer.candidate
+  if (
+    candidate &&
+    !pointer.badReleases?.includes(candidate.release.releaseId) &&
+    inWave(machineId, candidate.release.releaseId, candidate.rollout)
+  )
+    return { release: candidate.release, candidate }
+  return { release: pointer.release, candidate: null }
+}
+
+/** `ids` with `releaseId` in front, once, at most `BAD_RELEASES_LIMIT` long. */
+export function withBadRelease(ids: readonly string[] | undefined, releaseId: string): string[] {
+  return [releaseId, ...(ids ?? []).filter((id) => id !== releaseId)].slice(0, BAD_RELEASES_LIMIT)
+}
 
 /** The base ref a process of a cold release boots with: hot upgrades are published against it. */
 export const coldBaseRef = (releaseId: string) => `cold-${releaseId}`
@@ -94,6 +138,10 @@ export const coldPointerSchema: Schema<ColdPointer> = object<ColdPointer>({
   release: nullable(coldReleaseSchema),
   previous: array(coldReleaseSchema),
   updatedAt: isoDate,
+  candidate: optional(
+    nullable(object<ColdCandidate>({ release: coldReleaseSchema, rollout: rolloutSchema })),
+  ),
+  badReleases: optional(array(nonEmpty)),
 })
 
 export function parseColdPointer(input: unknown, key?: string): ColdPointer {

@@ -1,13 +1,17 @@
 export { canonicalJson, signingPayload } from './canonical.js'
 export {
+  BAD_RELEASES_LIMIT,
   COLD_HISTORY,
+  type ColdCandidate,
   type ColdPointer,
   type ColdRelease,
   coldBaseRef,
   coldKey,
   coldPointerSchema,
+  coldReleaseFor,
   coldSigningPayload,
   parseColdPointer,
+  withBadRelease,
 } from './cold.js'
 export { type DecideInput, type Decision, decide } from './decide.js'
 export { type DocumentRead, encodeDocument, readDocument, writeDocument } from './document.js'
@@ -104,6 +108,7 @@ export {
   cohortOf,
   formatRolloutPlan,
   inRolloutWave,
+  inWave,
   parseRolloutPlan,
   type Rollout,
   type RolloutCandidate,

@@ -5,6 +5,7 @@
  * pointer itself, so a lost, duplicated, delayed or forged notice costs at most one conditional
  * GET, and the slow safety-net poll catches whatever the bell missed.
  */
+import type { ColdPointer } from './cold.js'
 import { ConfigError, RelupError } from './errors.js'
 import type { Logger } from './logger.js'
 import { isoDate, nonEmpty } from './patterns.js'
@@ -17,11 +18,11 @@ export type NoticeReason = 'publish' | 'rollback' | 'repair' | 'rollout'
 /** What a publisher says after moving the pointer. Informational only: nothing acts on its fields alone. */
 export interface PointerNotice {
   schema: 1
-  /** The pointer key that moved (`relup/<app>/current.json`): subscribers of another key ignore it. */
+  /** The pointer key that moved (`relup/<app>/current.json`, or `cold.json`): subscribers of another key ignore it. */
   pointerKey: string
   /** The pointer's `seq` after the move. */
   seq: number
-  /** The upgrade the pointer names after the move, or null on base code. */
+  /** The upgrade (or cold release) the pointer names after the move (its candidate first), or null on base code. */
   upgradeId: string | null
   reason: string
   at: string
@@ -36,18 +37,22 @@ const noticeSchema: Schema<PointerNotice> = object<PointerNotice>({
   at: isoDate,
 })
 
-/** The notice for a pointer just written under `pointerKey`. */
+/** The notice for a pointer (`current.json`, or a cold pointer) just written under `pointerKey`. */
 export function pointerNotice(
   pointerKey: string,
-  pointer: CurrentPointer,
+  pointer: CurrentPointer | ColdPointer,
   reason: NoticeReason,
   now: Date = new Date(),
 ): PointerNotice {
+  const upgradeId =
+    'baseRef' in pointer
+      ? (pointer.candidate?.upgrade.upgradeId ?? pointer.hot?.upgradeId ?? null)
+      : (pointer.candidate?.release.releaseId ?? pointer.release?.releaseId ?? null)
   return {
     schema: 1,
     pointerKey,
     seq: pointer.seq,
-    upgradeId: pointer.candidate?.upgrade.upgradeId ?? pointer.hot?.upgradeId ?? null,
+    upgradeId,
     reason,
     at: now.toISOString(),
   }

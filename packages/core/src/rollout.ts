@@ -40,15 +40,23 @@ export interface RolloutCandidate {
   rollout: Rollout
 }
 
-/** A machine's place in the rollout of `upgradeId`: the same for that pair everywhere, in [0, 1). */
+/** A machine's place in the rollout of `upgradeId` (or a cold `releaseId`): the same for that pair everywhere, in [0, 1). */
 export function cohortOf(machineId: string, upgradeId: string): number {
   const digest = createHash('sha256').update(`${upgradeId}\0${machineId}`).digest()
   return digest.readUInt32BE(0) / 0x1_0000_0000
 }
 
+/**
+ * Whether `machineId` is in the wave `rollout` reached of the candidate `candidateId` (a hot
+ * upgrade's `upgradeId`, or a cold release's `releaseId`: the same waves for both).
+ */
+export function inWave(machineId: string, candidateId: string, rollout: Pick<Rollout, 'threshold'>): boolean {
+  return cohortOf(machineId, candidateId) < rollout.threshold
+}
+
 /** Whether `machineId` runs the candidate in the wave it reached. */
 export function inRolloutWave(machineId: string, candidate: RolloutCandidate): boolean {
-  return cohortOf(machineId, candidate.upgrade.upgradeId) < candidate.rollout.threshold
+  return inWave(machineId, candidate.upgrade.upgradeId, candidate.rollout)
 }
 
 /**

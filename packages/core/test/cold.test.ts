@@ -1,11 +1,15 @@
 import { describe, expect, it } from 'vitest'
 import {
   type ColdPointer,
+  cohortOf,
   coldBaseRef,
   coldKey,
+  coldReleaseFor,
   coldSigningPayload,
   DocumentError,
   parseColdPointer,
+  pointerNotice,
+  type Rollout,
   relupKeys,
 } from '../src/index.js'
 
@@ -61,5 +65,55 @@ describe('the cold pointer', () => {
     expect(() =>
       parseColdPointer({ ...pointer, release: { ...release, signature: { ...signature, alg: 'rsa' } } }),
     ).toThrow(/release\.signature\.alg/)
+  })
+})
+
+describe('a staged rollout in the cold pointer', () => {
+  const candidateRelease = { ...release, releaseId: '01M8SQ3JGF12F2NQE9T60APKJB', version: '3.0.0' }
+  const rollout: Rollout = {
+    plan: [{ machines: 1 }, { percent: 100 }],
+    wave: 0,
+    threshold: 0.5,
+    state: 'rolling',
+    healthWindowMs: 15_000,
+    maxFailures: 0,
+    startedAt: '2026-12-01T20:00:00.000Z',
+    waveStartedAt: '2026-12-01T20:00:00.000Z',
+  }
+  const rolling: ColdPointer = { ...pointer, candidate: { release: candidateRelease, rollout } }
+  // Machines on either side of the threshold for this candidate.
+  const ids = Array.from({ length: 40 }, (_, i) => `m${i}`)
+  const inside = ids.find((id) => cohortOf(id, candidateRelease.releaseId) < 0.5)!
+  const outside = ids.find((id) => cohortOf(id, candidateRelease.releaseId) >= 0.5)!
+
+  it('parses, and refuses a malformed candidate naming its field', () => {
+    expect(parseColdPointer(JSON.parse(JSON.stringify(rolling)))).toEqual(rolling)
+    const bad = { ...rolling, candidate: { release: candidateRelease, rollout: { ...rollout, wave: -1 } } }
+    expect(() => parseColdPointer(bad)).toThrow(/candidate\.rollout\.wave/)
+  })
+
+  it('a machine in the wave runs the candidate, one outside it the stable release', () => {
+    expect(coldReleaseFor(rolling, inside)).toEqual({
+      release: candidateRelease,
+      candidate: rolling.candidate,
+    })
+    expect(coldReleaseFor(rolling, outside)).toEqual({ release, candidate: null })
+    expect(coldReleaseFor(pointer, inside)).toEqual({ release, candidate: null })
+  })
+
+  it('a candidate marked bad runs nowhere', () => {
+    const halted = { ...rolling, badReleases: [candidateRelease.releaseId] }
+    expect(coldReleaseFor(halted, inside)).toEqual({ release, candidate: null })
+  })
+
+  it('a notice of a cold pointer names its candidate, else its release', () => {
+    const key = coldKey(relupKeys('shop'))
+    expect(pointerNotice(key, rolling, 'rollout')).toMatchObject({
+      pointerKey: key,
+      seq: 2,
+      upgradeId: candidateRelease.releaseId,
+    })
+    expect(pointerNotice(key, pointer, 'publish').upgradeId).toBe(release.releaseId)
+    expect(pointerNotice(key, { ...pointer, release: null }, 'rollback').upgradeId).toBeNull()
   })
 })

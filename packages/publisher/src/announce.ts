@@ -4,6 +4,7 @@
  * the pointer is already where it should be, and machines reach it by their safety-net poll.
  */
 import {
+  type ColdPointer,
   type CurrentPointer,
   type Logger,
   type NoticeReason,
@@ -15,7 +16,7 @@ import {
 export async function announceMove(
   notifier: Notifier | undefined,
   pointerKey: string,
-  pointer: CurrentPointer,
+  pointer: CurrentPointer | ColdPointer,
   reason: NoticeReason,
   warn: (message: string) => void,
 ): Promise<boolean> {

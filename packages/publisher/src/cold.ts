@@ -17,6 +17,8 @@ import {
   coldKey,
   listAll,
   type MachineResult,
+  type NoticeReason,
+  type Notifier,
   newUpgradeId,
   parseColdPointer,
   parseMachineResult,
@@ -27,6 +29,7 @@ import {
   type Storage,
   writeDocument,
 } from '@relup/core'
+import { announceMove } from './announce.js'
 import { requireStoredArtifact } from './gc.js'
 import { acquireLock, releaseLock, whoAmI } from './lock.js'
 import { planPublish } from './publishPlan.js'
@@ -56,6 +59,10 @@ export interface PublishColdOptions {
   force?: boolean | undefined
   /** Ed25519 private key: supervisors with trusted keys refuse an unsigned release. */
   sign?: KeyInput | undefined
+  /** Told once `cold.json` moved, so supervisors with the same notifier read it at once (a failed announce is a warning). */
+  notifier?: Notifier | undefined
+  /** Where a warning goes (a failed announce). */
+  warn?: ((message: string) => void) | undefined
 }
 
 /** Every dependency of `<dir>/package.json` must be installed in `<dir>/node_modules`. */
@@ -70,6 +77,26 @@ export async function missingDependencies(dir: string): Promise<string[]> {
 
 export async function publishCold(options: PublishColdOptions): Promise<ColdRelease> {
   const keys = relupKeys(options.app, { prefix: options.prefix })
+  return withColdRelease(options, keys, async (release) => {
+    await lockedColdMove(options, keys, `publish cold ${release.version}`, 'publish', (current) => ({
+      release,
+      previous: current?.release ? [current.release, ...current.previous] : (current?.previous ?? []),
+      candidate: null,
+      badReleases: current?.badReleases,
+    }))
+    return release
+  })
+}
+
+/**
+ * Pack `options.dir`, upload its artifact (content-addressed: the same bytes may be there
+ * already) and make the release of it; `fn` moves the pointer. The packed file is removed after.
+ */
+export async function withColdRelease<T>(
+  options: PublishColdOptions,
+  keys: RelupKeys,
+  fn: (release: ColdRelease) => Promise<T>,
+): Promise<T> {
   const missing = await missingDependencies(options.dir)
   if (missing.length > 0)
     throw new ColdReleaseError(
@@ -97,11 +124,7 @@ export async function publishCold(options: PublishColdOptions): Promise<ColdRele
       },
       options.sign,
     )
-    await movePointer(options, keys, `publish cold ${version}`, (current) => ({
-      release,
-      previous: current?.release ? [current.release, ...current.previous] : (current?.previous ?? []),
-    }))
-    return release
+    return await fn(release)
   } finally {
     await rm(artifact.path, { force: true })
   }
@@ -131,7 +154,7 @@ export async function rollbackCold(
 ): Promise<ColdRelease> {
   const keys = relupKeys(options.app, { prefix: options.prefix })
   let target: ColdRelease | null = null
-  await movePointer(options, keys, 'rollback cold', (current) => {
+  await lockedColdMove(options, keys, 'rollback cold', 'rollback', (current) => {
     const [previous, ...older] = current?.previous ?? []
     if (!previous)
       throw new ColdReleaseError(
@@ -146,7 +169,8 @@ export async function rollbackCold(
       },
       options.sign,
     )
-    return { release: target, previous: older }
+    // A rollback goes to every machine at once: a rollout in progress ends with it.
+    return { release: target, previous: older, candidate: null, badReleases: current?.badReleases }
   })
   return target as unknown as ColdRelease
 }
@@ -165,46 +189,76 @@ export async function coldResults(
   return results
 }
 
-async function movePointer(
-  options: { storage: Storage; app: string; lockTtlMs?: number | undefined; force?: boolean | undefined },
+/** What a move of `cold.json` sets: everything but its seq and time. */
+export type ColdMove = Omit<ColdPointer, 'schema' | 'seq' | 'updatedAt'>
+
+/** Options of the moves of `cold.json` that take the lock themselves. */
+type LockedMoveOptions = Pick<PublishColdOptions, 'storage' | 'app' | 'lockTtlMs' | 'force' | 'notifier'> & {
+  warn?: ((message: string) => void) | undefined
+}
+
+/** Take the lock, move `cold.json`, release the lock, and ring the notifier (if any). */
+async function lockedColdMove(
+  options: LockedMoveOptions,
   keys: RelupKeys,
   purpose: string,
-  next: (current: ColdPointer | null) => Pick<ColdPointer, 'release' | 'previous'>,
-): Promise<void> {
-  const { storage } = options
-  const held = await acquireLock(storage, keys, {
+  reason: NoticeReason,
+  next: (current: ColdPointer | null) => ColdMove,
+): Promise<ColdPointer> {
+  const held = await acquireLock(options.storage, keys, {
     app: options.app,
     purpose,
     ttlMs: options.lockTtlMs ?? 120_000,
     force: options.force ?? false,
   })
+  let written: ColdPointer
   try {
-    const key = coldKey(keys)
-    const read = await readDocument(storage, key, parseColdPointer)
-    const current = read.status === 'ok' ? read.document : null
-    const moved = next(current)
-    // Under the lock, as a hot publish does: a gc may have removed a reused artifact meanwhile.
-    if (moved.release) await requireStoredArtifact(storage, moved.release.artifact, options.app)
-    const document: ColdPointer = {
-      schema: 1,
-      seq: (current?.seq ?? 0) + 1,
-      release: moved.release,
-      previous: moved.previous.slice(0, COLD_HISTORY),
-      updatedAt: new Date().toISOString(),
-    }
-    const written = await writeDocument(
-      storage,
-      key,
-      document,
-      read.status === 'ok' ? { ifMatch: read.etag } : { ifNoneMatch: '*' },
-    )
-    if (written.status !== 'ok')
-      throw new ColdReleaseError(
-        `${key} changed while ${purpose} ran (another publisher without the lock?); nothing was moved: run it again`,
-      )
+    written = await moveColdPointer(options.storage, keys, purpose, next, options.app)
   } finally {
-    await releaseLock(storage, keys, held)
+    await releaseLock(options.storage, keys, held)
   }
+  await announceMove(options.notifier, coldKey(keys), written, reason, options.warn ?? (() => {}))
+  return written
+}
+
+/**
+ * Move `cold.json` with compare-and-swap; the caller holds the lock. Throws a `ColdReleaseError`
+ * when it changed meanwhile (nothing is moved then).
+ */
+export async function moveColdPointer(
+  storage: Storage,
+  keys: RelupKeys,
+  purpose: string,
+  next: (current: ColdPointer | null) => ColdMove,
+  app: string,
+): Promise<ColdPointer> {
+  const key = coldKey(keys)
+  const read = await readDocument(storage, key, parseColdPointer)
+  const current = read.status === 'ok' ? read.document : null
+  const moved = next(current)
+  // Under the lock, as a hot publish does: a gc may have removed a reused artifact meanwhile.
+  if (moved.release) await requireStoredArtifact(storage, moved.release.artifact, app)
+  if (moved.candidate) await requireStoredArtifact(storage, moved.candidate.release.artifact, app)
+  const document: ColdPointer = {
+    schema: 1,
+    seq: (current?.seq ?? 0) + 1,
+    release: moved.release,
+    previous: moved.previous.slice(0, COLD_HISTORY),
+    updatedAt: new Date().toISOString(),
+    ...(moved.candidate ? { candidate: moved.candidate } : {}),
+    ...(moved.badReleases?.length ? { badReleases: moved.badReleases } : {}),
+  }
+  const written = await writeDocument(
+    storage,
+    key,
+    document,
+    read.status === 'ok' ? { ifMatch: read.etag } : { ifNoneMatch: '*' },
+  )
+  if (written.status !== 'ok')
+    throw new ColdReleaseError(
+      `${key} changed while ${purpose} ran (another publisher without the lock?); nothing was moved: run it again`,
+    )
+  return document
 }
 
 async function versionOf(dir: string): Promise<string | undefined> {

@@ -340,7 +340,7 @@ async function deployStaged(
 ): Promise<RollbackOutcome> {
   const { storage, reporter, app } = options
   const { onBase, otherBases, setBy } = fleet
-  const rollout = firstWave(hot, staged, onBase)
+  const rollout = firstWave(hot.upgradeId, staged, onBase)
   const written = await movePointer(storage, keys, (current) => {
     if (!current)
       throw new NothingToRollBackError(`there is no pointer for ${app} yet: a rollout needs live machines`)

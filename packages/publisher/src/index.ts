@@ -16,6 +16,17 @@ export {
   compareColdEntry,
 } from './coldEntry.js'
 export {
+  abortColdRollout,
+  type ColdRolloutControlOptions,
+  type ColdRolloutMachine,
+  type ColdRolloutOutcome,
+  type ColdRolloutStatus,
+  coldRolloutStatus,
+  type PublishColdRolloutOptions,
+  publishColdRollout,
+  resumeColdRollout,
+} from './coldRollout.js'
+export {
   type ColdWaitOutcome,
   coldFleet,
   coldReach,

@@ -12,9 +12,6 @@
 import {
   ConfigError,
   type CurrentPointer,
-  cohortOf,
-  formatRolloutPlan,
-  type HotUpgrade,
   type MachineRecord,
   parseRolloutPlan,
   promoteCandidate,
@@ -31,7 +28,8 @@ import { sleep } from './cancellation.js'
 import { readMachineRecords, splitByBase } from './machines.js'
 import { movePointer, readPointer } from './pointer.js'
 import type { DeployOptions } from './types.js'
-import { type MachineOutcome, waitForResults } from './wait.js'
+import type { MachineOutcome } from './wait.js'
+import { driveWaves, type RolloutReport } from './waves.js'
 
 /** The plan a fleet gets by default (`rollout: 'auto'`) once it has `AUTO_MIN_MACHINES` live machines. */
 export const DEFAULT_ROLLOUT_PLAN = '1,25%,100%'
@@ -49,17 +47,7 @@ export interface RolloutOptions {
   maxFailures?: number | undefined
 }
 
-/** What became of a staged rollout. */
-export interface RolloutReport {
-  plan: string
-  /** `promoted`: every wave passed, the candidate is the stable release. `halted`: failures beyond `maxFailures`, the fleet is back on stable. `stopped`: cancelled, left at its wave. */
-  state: 'promoted' | 'halted' | 'stopped'
-  waves: { wave: number; threshold: number; machines: string[] }[]
-  /** The machines that failed or were unhealthy (or timed out), with why. */
-  failures: { machineId: string; status: string; reason: string }[]
-  /** A halted rollout: how long the wave's machines took to be back on stable, ms (null: not all were within the timeout). */
-  revertMs: number | null
-}
+export type { RolloutReport } from './waves.js'
 
 export function resolvedPlan(plan: RolloutOptions['plan']): RolloutWave[] {
   if (plan === undefined) return parseRolloutPlan(DEFAULT_ROLLOUT_PLAN)
@@ -77,8 +65,12 @@ export function checkRolloutOptions(rollout: RolloutOptions | 'auto' | undefined
     throw new ConfigError('maxFailures', `maxFailures must be a whole number >= 0, got ${maxFailures}`)
 }
 
-/** The rollout the pointer starts with for `hot`, given the live machines on its base. */
-export function firstWave(hot: HotUpgrade, options: RolloutOptions, live: readonly MachineRecord[]): Rollout {
+/** The rollout a candidate (a hot `upgradeId` or a cold `releaseId`) starts with, given the live machines that take part. */
+export function firstWave(
+  candidateId: string,
+  options: RolloutOptions,
+  live: readonly MachineRecord[],
+): Rollout {
   const plan = resolvedPlan(options.plan)
   const now = new Date().toISOString()
   return {
@@ -87,7 +79,7 @@ export function firstWave(hot: HotUpgrade, options: RolloutOptions, live: readon
     threshold: waveThreshold(
       plan[0]!,
       live.map((m) => m.machineId),
-      hot.upgradeId,
+      candidateId,
     ),
     state: 'rolling',
     healthWindowMs: options.healthWindowMs ?? DEFAULT_HEALTH_WINDOW_MS,
@@ -97,122 +89,63 @@ export function firstWave(hot: HotUpgrade, options: RolloutOptions, live: readon
   }
 }
 
-const inWave = (machineId: string, upgradeId: string, threshold: number) =>
-  cohortOf(machineId, upgradeId) < threshold
-
 /**
  * Drive the rollout the pointer holds from the wave it is at: wait for each wave's machines, widen,
- * promote at the end, or halt. `onWave` reports each wave as it starts.
+ * promote at the end, or halt (see waves.ts, which cold rollouts share).
  */
 export async function driveRollout(
   options: DeployOptions,
   keys: RelupKeys,
   setBy: string,
 ): Promise<{ outcomes: MachineOutcome[]; report: RolloutReport }> {
-  const { storage, reporter, signal } = options
+  const { storage } = options
   const start = await readPointer(storage, keys)
   const candidate = start?.pointer.candidate
   if (!start || !candidate) throw new Error('driveRollout: the pointer has no rollout')
   const hot = candidate.upgrade
-  let rollout = candidate.rollout
-  const plan = formatRolloutPlan(rollout.plan)
-  const report: RolloutReport = { plan, state: 'stopped', waves: [], failures: [], revertMs: null }
-  const outcomes = new Map<string, MachineOutcome>()
-  const timeoutMs = options.timeoutMs ?? 120_000
-  for (;;) {
-    const live = splitByBase(await readMachineRecords(storage, keys), hot.baseRef).onBase
-    const wave = live.filter((m) => inWave(m.machineId, hot.upgradeId, rollout.threshold))
-    report.waves.push({
-      wave: rollout.wave,
-      threshold: rollout.threshold,
-      machines: wave.map((m) => m.machineId),
-    })
-    const label = describeWave(rollout)
-    reporter?.step?.(
-      `wave ${rollout.wave + 1} of ${rollout.plan.length} (${label}): ${wave.length} machine(s) ${wave.map((m) => m.machineId).join(', ')}; health window ${seconds(rollout.healthWindowMs)}`,
-    )
-    const waiting = wave.filter((m) => !outcomes.has(m.machineId))
-    const results = await waitForResults(storage, keys, waiting, {
-      upgradeId: hot.upgradeId,
-      baseRef: hot.baseRef,
-      timeoutMs: timeoutMs + rollout.healthWindowMs,
-      pollMs: options.pollMs,
-      ackTimeoutMs: options.ackTimeoutMs,
-      signal,
-      onProgress: reporter?.progress,
-      onResult: reporter?.result,
-    })
-    for (const outcome of results) {
-      outcomes.set(outcome.machineId, outcome)
-      if (outcome.status === 'failed' || outcome.status === 'timed-out')
-        report.failures.push({
-          machineId: outcome.machineId,
-          status: outcome.status,
-          reason:
-            outcome.result?.error?.message ??
-            (outcome.status === 'timed-out' ? 'did not finish its probation within the timeout' : 'failed'),
-        })
-    }
-    if (report.failures.length > rollout.maxFailures) {
-      await halt(options, keys, setBy, hot, wave, report, rollout.maxFailures)
-      return { outcomes: [...outcomes.values()], report }
-    }
-    if (rollout.wave >= rollout.plan.length - 1) {
-      const promoted = await movePointer(storage, keys, (current) => {
-        if (current?.candidate?.upgrade.upgradeId !== hot.upgradeId) throw lost(current)
-        return promoteCandidate(current, { setBy })
-      })
-      await announce(options, keys, promoted)
-      reporter?.step?.(`every wave passed: ${hot.version} is the stable release of the fleet`)
-      report.state = 'promoted'
-      return { outcomes: [...outcomes.values()], report }
-    }
-    const next = rollout.wave + 1
-    const ids = live.map((m) => m.machineId)
-    const widened: Rollout = {
-      ...rollout,
-      wave: next,
-      threshold: waveThreshold(rollout.plan[next]!, ids, hot.upgradeId, rollout.threshold),
-      waveStartedAt: new Date().toISOString(),
-    }
-    const moved = await movePointer(storage, keys, (current) => {
+  const move = async (next: (current: CurrentPointer) => CurrentPointer) => {
+    const written = await movePointer(storage, keys, (current) => {
       if (current?.candidate?.upgrade.upgradeId !== hot.upgradeId) throw lost(current)
-      return withRollout(current, widened, { setBy })
+      return next(current)
     })
-    await announce(options, keys, moved)
-    rollout = widened
+    await announce(options, keys, written)
+    return written
   }
-}
-
-/** Halt: the candidate leaves the pointer as a bad upgrade; wait for the wave to be back on stable. */
-async function halt(
-  options: DeployOptions,
-  keys: RelupKeys,
-  setBy: string,
-  hot: HotUpgrade,
-  wave: MachineRecord[],
-  report: RolloutReport,
-  maxFailures: number,
-): Promise<void> {
-  const { storage, reporter } = options
-  const failures = report.failures.map((f) => `${f.machineId} ${f.status}: ${f.reason}`).join('; ')
-  reporter?.warn?.(
-    `halting the rollout of ${hot.version}: ${report.failures.length} machine(s) failed (at most ${maxFailures} tolerated): ${failures}`,
+  let halted: CurrentPointer | null = null
+  return driveWaves(
+    storage,
+    keys,
+    {
+      id: hot.upgradeId,
+      version: hot.version,
+      baseRef: hot.baseRef,
+      noun: 'upgrade',
+      rollout: candidate.rollout,
+      liveMachines: async () => splitByBase(await readMachineRecords(storage, keys), hot.baseRef).onBase,
+      widen: async (rollout) => {
+        await move((current) => withRollout(current, rollout, { setBy }))
+      },
+      promote: async () => {
+        await move((current) => promoteCandidate(current, { setBy }))
+        return `every wave passed: ${hot.version} is the stable release of the fleet`
+      },
+      halt: async () => {
+        halted = await move((current) => withoutCandidate(current, { bad: true }, { setBy }))
+        return `the pointer is back on ${halted.hot ? `${halted.hot.version} (upgrade ${halted.hot.upgradeId})` : 'the base code'}`
+      },
+      waitForStable: (wave) =>
+        halted ? waitForStable(storage, keys, wave, halted, options) : Promise.resolve(null),
+    },
+    options,
   )
-  const halted = await movePointer(storage, keys, (current) => {
-    if (current?.candidate?.upgrade.upgradeId !== hot.upgradeId) throw lost(current)
-    return withoutCandidate(current, { bad: true }, { setBy })
-  })
-  report.state = 'halted'
-  await announce(options, keys, halted)
-  reporter?.step?.(
-    `the pointer is back on ${halted.hot ? `${halted.hot.version} (upgrade ${halted.hot.upgradeId})` : 'the base code'}; upgrade ${hot.upgradeId} is marked bad; waiting for ${wave.length} machine(s) to revert`,
-  )
-  report.revertMs = await waitForStable(storage, keys, wave, halted, options)
 }
 
 /** Ring the notifier (if any) after a rollout move: machines of the new wave read the pointer at once. */
-export function announce(options: DeployOptions, keys: RelupKeys, pointer: CurrentPointer): Promise<boolean> {
+export function announce(
+  options: Pick<DeployOptions, 'notifier' | 'reporter'>,
+  keys: RelupKeys,
+  pointer: CurrentPointer,
+): Promise<boolean> {
   return announceMove(options.notifier, keys.current, pointer, 'rollout', (message) =>
     options.reporter?.warn?.(message),
   )
@@ -237,13 +170,6 @@ export async function waitForStable(
   }
   return null
 }
-
-function describeWave(rollout: Rollout): string {
-  const wave = rollout.plan[rollout.wave]!
-  return 'percent' in wave ? `${wave.percent}%` : `${wave.machines} machine${wave.machines === 1 ? '' : 's'}`
-}
-
-const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`
 
 function lost(current: CurrentPointer | null): Error {
   return new Error(

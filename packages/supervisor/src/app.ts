@@ -87,6 +87,16 @@ export function ready(): void {
   connect()?.send({ relup: 'ready' })
 }
 
+/**
+ * Tell the supervisor this process cannot serve as it should (a dependency it needs is gone, its
+ * own checks fail). During a cold rollout's health window the machine goes back to the stable
+ * release, started beside this process (which drains and hands its state over), and the release
+ * is reported failed; otherwise the supervisor reports it. Without a supervisor it does nothing.
+ */
+export function unhealthy(reason: string): void {
+  connect()?.send({ relup: 'unhealthy', reason })
+}
+
 /** Called when the drain begins: end long-lived connections (SSE, WebSocket) with a "reconnect" to clients. */
 export function onDrain(listener: (event: DrainEvent) => void | Promise<void>): () => void {
   const state = connect()

@@ -43,6 +43,7 @@ export interface AppProcessOptions {
   env: NodeJS.ProcessEnv
   stdio: 'inherit' | 'ignore'
   onHandoff(data: PlainData): void
+  onUnhealthy(reason: string): void
 }
 
 export class AppProcess {
@@ -103,6 +104,8 @@ export class AppProcess {
           return
         case 'handoff':
           return options.onHandoff(message.data)
+        case 'unhealthy':
+          return options.onUnhealthy(String(message.reason))
         case 'handoff-failed':
         case 'drained':
           return

@@ -1,15 +1,3 @@
-/**
- * The supervisor's side of cold releases: which release a machine boots (the one `cold.json`
- * names, else the command it was given), and following `cold.json` while it runs — a new release
- * is downloaded, verified and extracted like a hot upgrade (@relup/artifact: sha256 and size,
- * safe extraction), started beside the serving process and cut over to; the machine writes
- * `pending`, then `completed` or `failed`, under `results/<releaseId>/<machineId>.json` (with
- * trusted keys, a release that is not signed by one of them is `failed` before it is downloaded). A release
- * that failed here is never tried again by this supervisor (no retry loop: publish it again under
- * a new id), and one that crashes before it proved itself is reported `failed` after the
- * supervisor went back to the last good release.
- */
-import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { extractArtifact, type KeyInput, verifyColdRelease } from '@relup/artifact'
 import {
@@ -20,6 +8,7 @@ import {
   isRelupError,
   type MachineResult,
   parseColdPointer,
+  parseMachineResult,
   RelupError,
   readDocument,
   relupKeys,
@@ -28,8 +17,6 @@ import {
   writeDocument,
 } from '@relup/core'
 import type { Release } from './appProcess.js'
-import { CutoverInProgressError } from './errors.js'
-import type { Supervisor } from './supervisor.js'
 
 export interface ColdReleaseSource {
   storage: Storage
@@ -43,14 +30,6 @@ export interface ColdReleaseSource {
    * that is unsigned or not signed by one of them is refused (reported `failed`, never started).
    */
   trustedKeys?: readonly KeyInput[] | undefined
-}
-
-export interface FollowOptions extends ColdReleaseSource {
-  supervisor: Supervisor
-  /** Default 1000 ms. */
-  pollInterval?: number
-  /** A line for the operator. */
-  say?(line: string): void
 }
 
 /** A cold release's artifact is not in storage any more. */
@@ -98,6 +77,20 @@ function following(source: ColdReleaseSource, base: Release): Release {
   return { ...base, env: { ...base.env, [SUPERVISED_ENV.coldApp]: source.app } }
 }
 
+/** This machine's result for `releaseId` as stored, or null. */
+export async function readResult(
+  source: ColdReleaseSource,
+  releaseId: string,
+): Promise<MachineResult | null> {
+  const keys = relupKeys(source.app, { prefix: source.prefix })
+  const read = await readDocument(
+    source.storage,
+    keys.result(releaseId, source.machineId),
+    parseMachineResult,
+  )
+  return read.status === 'ok' ? read.document : null
+}
+
 export async function readColdPointer(source: ColdReleaseSource): Promise<ColdPointer | null> {
   const read = await readDocument(
     source.storage,
@@ -131,106 +124,18 @@ export async function bootRelease(
   }
 }
 
-/** Follow `cold.json` and cut over to each new release. `stop()` ends the polling. */
-export function followColdReleases(options: FollowOptions): { stop(): Promise<void> } {
-  const key = coldKey(relupKeys(options.app, { prefix: options.prefix }))
-  const interval = options.pollInterval ?? 1000
-  const say = options.say ?? (() => {})
-  const failed = new Set<string>()
-  const released = new Map<string, ColdRelease>()
-  let etag: string | undefined
-  let stopped = false
-  let timer: NodeJS.Timeout | null = null
-  let running: Promise<void> = Promise.resolve()
-  let outage = false
-
-  // A release that crashed before it proved itself, after it was reported completed.
-  const unsubscribe = options.supervisor.subscribe((event) => {
-    if (event.type !== 'fallback') return
-    const release = released.get(event.from)
-    if (!release) return
-    failed.add(release.releaseId)
-    void writeResult(
-      options,
-      release,
-      'failed',
-      new Date(),
-      new RelupError('ERR_RELUP_COLD_CRASHED', `${event.reason}; the machine went back to ${event.to}`),
-    ).catch(() => {})
-  })
-
-  const poll = async () => {
-    try {
-      const read = await readDocument(options.storage, key, parseColdPointer, { ifNoneMatch: etag })
-      outage = false
-      if (read.status !== 'ok') return
-      etag = read.etag
-      const release = read.document.release
-      // Already serving it (a rollback to where a fallback went), or it failed here: nothing to do.
-      if (
-        !release ||
-        release.releaseId === options.supervisor.current?.release ||
-        failed.has(release.releaseId)
-      )
-        return
-      await upgrade(release)
-    } catch (error) {
-      if (!outage) say(`cannot read ${key}: ${(error as Error).message}; still serving, retrying`)
-      outage = true
-    }
-  }
-
-  const upgrade = async (release: ColdRelease) => {
-    const startedAt = new Date()
-    say(`cold release ${release.version} (${release.releaseId}): ${release.reason || 'published'}`)
-    await writeResult(options, release, 'pending', startedAt, null).catch(() => {})
-    let failure: RelupError | null = null
-    try {
-      const next = await obtainRelease(options, release)
-      const result = await options.supervisor.cutover(next).catch((error: unknown) => {
-        // Another cutover (a SIGUSR2 reload) runs: not this release's fault; the next poll tries again.
-        if (error instanceof CutoverInProgressError) etag = undefined
-        throw error
-      })
-      if (result.status === 'failed') failure = result.error
-      else released.set(release.releaseId, release)
-    } catch (error) {
-      if (error instanceof CutoverInProgressError) return
-      failure = asRelupError(error)
-      await rm(join(options.releasesDir, release.releaseId), { recursive: true, force: true }).catch(() => {})
-    }
-    if (failure) failed.add(release.releaseId)
-    await writeResult(options, release, failure ? 'failed' : 'completed', startedAt, failure)
-    say(
-      failure
-        ? `cold release ${release.version} failed: ${failure.message}`
-        : `now running cold release ${release.version}`,
-    )
-  }
-
-  const loop = () => {
-    if (stopped) return
-    running = poll().finally(() => {
-      if (!stopped) timer = setTimeout(loop, interval)
-    })
-  }
-  loop()
-  return {
-    async stop() {
-      stopped = true
-      unsubscribe()
-      if (timer) clearTimeout(timer)
-      await running
-    },
-  }
-}
-
-function asRelupError(error: unknown): RelupError {
+export function asRelupError(error: unknown): RelupError {
   if (isRelupError(error)) return error
   return new RelupError('ERR_RELUP_COLD_RELEASE', error instanceof Error ? error.message : String(error))
 }
 
-async function writeResult(
+/** The codes of a release that failed on probation (crashed in its health window, or withdrawn). */
+export const UNHEALTHY_CODE = 'ERR_RELUP_UNHEALTHY'
+export const WITHDRAWN_CODE = 'ERR_RELUP_ROLLOUT_HALTED'
+const PROBATION_CODES = new Set([UNHEALTHY_CODE, WITHDRAWN_CODE])
+
+/** Write this machine's result for `release`. */
+export async function writeResult(
   source: ColdReleaseSource,
   release: ColdRelease,
   status: MachineResult['status'],
@@ -254,7 +159,12 @@ async function writeResult(
       ? {
           code: error.code,
           message: error.message,
-          phase: error.code === 'ERR_RELUP_SIGNATURE' ? 'verify' : 'cutover',
+          phase:
+            error.code === 'ERR_RELUP_SIGNATURE'
+              ? 'verify'
+              : PROBATION_CODES.has(error.code)
+                ? 'probation'
+                : 'cutover',
         }
       : null,
   }

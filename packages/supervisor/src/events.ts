@@ -26,6 +26,8 @@ export type SupervisorEvent =
   /** A release crashed before it proved itself: the supervisor went back to the last good one. */
   | { type: 'fallback'; from: string; to: string; reason: string }
   | { type: 'handoff'; from: number; to: number; bytes: number }
+  /** A process said it cannot serve (`unhealthy()` from @relup/supervisor/app). */
+  | { type: 'unhealthy'; release: string; pid: number; reason: string }
   | { type: 'drained'; release: string; pid: number; ms: number; killed: boolean }
   | { type: 'cutover'; result: CutoverResult }
   | { type: 'stopping'; reason: string }

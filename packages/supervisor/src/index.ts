@@ -1,13 +1,20 @@
 export type { ProcessExit, Release } from './appProcess.js'
 export type { RestartDelay } from './backoff.js'
 export {
+  type ColdFollower,
+  type FollowOptions,
+  followColdReleases,
+  openColdNotifier,
+  SAFETY_NET_POLL_MS,
+} from './coldFollower.js'
+export {
   bootRelease,
   ColdArtifactMissingError,
   type ColdReleaseSource,
-  type FollowOptions,
-  followColdReleases,
   obtainRelease,
   readColdPointer,
+  UNHEALTHY_CODE,
+  WITHDRAWN_CODE,
 } from './coldReleases.js'
 export {
   ChildNotReadyError,
@@ -20,4 +27,4 @@ export {
 export type { CutoverResult, ProcessInfo, SocketInfo, SupervisorEvent } from './events.js'
 export { type PlainData, SUPERVISOR_ENV } from './protocol.js'
 export type { PortSpec } from './sockets.js'
-export { runSupervisor, type Supervisor, type SupervisorOptions } from './supervisor.js'
+export { type CutoverOptions, runSupervisor, type Supervisor, type SupervisorOptions } from './supervisor.js'

@@ -31,6 +31,8 @@ export type AppMessage =
   | { relup: 'handoff-failed'; error: string }
   /** Every server closed and every drain listener done: about to exit. */
   | { relup: 'drained' }
+  /** The app found itself unable to serve (its own health check): during a probation, the machine goes back. */
+  | { relup: 'unhealthy'; reason: string }
 
 /** Supervisor → app. The `socket` message carries the listening handle. */
 export type SupervisorMessage =
@@ -50,6 +52,7 @@ const KINDS = new Set([
   'handoff',
   'handoff-failed',
   'drained',
+  'unhealthy',
   'socket',
   'no-socket',
   'drain',

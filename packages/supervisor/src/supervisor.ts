@@ -46,7 +46,7 @@ export interface Supervisor {
   /** Resolves when a first process is ready. */
   readonly ready: Promise<void>
   /** Replace the serving process with one started from `release`, the sockets kept open. */
-  cutover(release: Release): Promise<CutoverResult>
+  cutover(release: Release, options?: CutoverOptions): Promise<CutoverResult>
   /** Hear every event (beside `onEvent`); returns the way to stop hearing them. */
   subscribe(listener: (event: SupervisorEvent) => void): () => void
   /** Send a signal to the serving process (SIGHUP, SIGUSR1…). */
@@ -55,6 +55,16 @@ export interface Supervisor {
   stop(reason?: string): Promise<void>
   /** Resolves once stopped. */
   readonly stopped: Promise<void>
+}
+
+export interface CutoverOptions {
+  /**
+   * The release to go back to when the new one crashes before it proved itself (a staged
+   * rollout's stable release). Default: the last good release.
+   */
+  fallback?: Release | undefined
+  /** How long the new release must stay up after ready to prove itself (a health window). Default: `stableAfter`. */
+  stableAfter?: number | undefined
 }
 
 const releaseOf = (release: Release | readonly string[]): Release =>
@@ -133,7 +143,7 @@ class ProcessSupervisor implements Supervisor {
     )
   }
 
-  async cutover(release: Release): Promise<CutoverResult> {
+  async cutover(release: Release, options: CutoverOptions = {}): Promise<CutoverResult> {
     if (this.stopping) throw new SupervisorStoppedError(`cut over to ${release.id}`)
     if (this.cutting) throw new CutoverInProgressError(release.id, this.cutting.id)
     this.cutting = release
@@ -156,7 +166,8 @@ class ProcessSupervisor implements Supervisor {
       this.cancelRestart()
       this.serving = next
       this.attempt = 0
-      this.announceReady(next)
+      if (options.fallback) this.good = options.fallback
+      this.announceReady(next, options.stableAfter)
       let drainMs = 0
       let killedOld = false
       if (old?.running) {
@@ -209,6 +220,7 @@ class ProcessSupervisor implements Supervisor {
       env: this.options.env ?? process.env,
       stdio: this.options.stdio ?? 'inherit',
       onHandoff: (data) => this.handOff(proc, data),
+      onUnhealthy: (reason) => this.emit({ type: 'unhealthy', release: release.id, pid: proc.pid, reason }),
     })
     this.live.add(proc)
     this.emit({ type: 'spawned', release: release.id, pid: proc.pid })
@@ -222,7 +234,7 @@ class ProcessSupervisor implements Supervisor {
     return proc
   }
 
-  private announceReady(proc: AppProcess): void {
+  private announceReady(proc: AppProcess, stableAfter = this.stableAfter): void {
     this.emit({
       type: 'ready',
       release: proc.release.id,
@@ -234,7 +246,7 @@ class ProcessSupervisor implements Supervisor {
         this.good = proc.release
         this.attempt = 0
       }
-    }, this.stableAfter).unref()
+    }, stableAfter).unref()
   }
 
   /** The serving process died on its own. */

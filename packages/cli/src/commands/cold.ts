@@ -2,15 +2,21 @@
  * `relup publish --cold` and `relup rollback --cold`: cold releases for machines running under
  * `relup run --app` (see @relup/publisher's publishCold). Like a hot publish they wait for the
  * fleet: the machines that reported recently (or `--expect <n>`), each until its result is final
- * or it is counted absent, up to `--timeout`; `--no-wait` returns once the pointer moved.
+ * or it is counted absent, up to `--timeout`; `--no-wait` returns once the pointer moved. A
+ * publish rolls out in waves with health gates as a hot one does (`--rollout`, default `1,25%,100%`
+ * from 4 live machines on; see @relup/publisher's publishColdRollout).
  */
 import { loadKey } from '@relup/artifact'
-import type { ColdRelease, MachineRecord, Storage } from '@relup/core'
+import type { ColdRelease, MachineRecord, Notifier, Storage } from '@relup/core'
 import {
+  AUTO_MIN_MACHINES,
+  type ColdRolloutOutcome,
   type ColdWaitOutcome,
   coldFleet,
   coldReach,
   publishCold,
+  publishColdRollout,
+  type RolloutOptions,
   rollbackCold,
   waitForColdRelease,
 } from '@relup/publisher'
@@ -18,6 +24,7 @@ import { parseCount, parseDuration } from '../args.js'
 import { UsageError } from '../errors.js'
 import { ago, type Output, table } from '../output.js'
 import { reporterFor } from '../summary.js'
+import { rolloutFlags } from './deployFlags.js'
 
 interface ColdInput {
   out: Output
@@ -27,6 +34,7 @@ interface ColdInput {
   string(name: string): string | undefined
   flag(name: string): boolean
   signal: AbortSignal | undefined
+  notifier: Notifier | undefined
 }
 
 /** `--command "node server.js"` → argv (split on spaces; quote nothing). */
@@ -37,16 +45,30 @@ function commandOf(value: string | undefined): string[] {
   return command
 }
 
-/** Waves and health gates are for hot upgrades only (so far): a flag asking for them is not ignored. */
+/** A cold rollback goes to every machine at once (as a hot one does by default): a flag asking for waves is not ignored. */
 function refuseRollout(input: ColdInput): void {
   const asked = ['rollout', 'health-window', 'max-failures'].filter(
     (flag) => input.string(flag) !== undefined,
   )
   if (asked.length > 0)
     throw new UsageError(
-      `a cold release goes to every machine at once: staged rollouts (${asked.map((f) => `--${f}`).join(', ')}) ` +
-        'are for hot upgrades only; drop them',
+      `a cold rollback goes to every machine at once: drop ${asked.map((f) => `--${f}`).join(', ')} ` +
+        '(to roll a release out in waves, publish it: relup publish --cold --rollout …)',
     )
+}
+
+/** The waves of a cold publish: as for a hot one (`'auto'`: the default plan from 4 live machines on). */
+function coldRollout(input: ColdInput, fleet: readonly MachineRecord[]): RolloutOptions | null {
+  const asked = rolloutFlags(input, true)
+  if (input.string('expect') !== undefined) {
+    if (asked !== undefined && asked !== 'auto')
+      throw new UsageError(
+        '--expect waits for a fixed number of machines all at once: drop it to roll out in waves',
+      )
+    return null
+  }
+  if (asked === 'auto') return fleet.length >= AUTO_MIN_MACHINES ? {} : null
+  return asked ?? null
 }
 
 async function signingKey(input: ColdInput) {
@@ -55,12 +77,12 @@ async function signingKey(input: ColdInput) {
 }
 
 export async function publishColdRelease(input: ColdInput, dir: string, reason: string): Promise<number> {
-  refuseRollout(input)
   const command = commandOf(input.string('command'))
   const sign = await signingKey(input)
   // Read before the pointer moves, so a fast machine is not missed.
   const fleet = await coldFleet(input.storage, input.app, input.prefix)
-  const release = await publishCold({
+  const rollout = coldRollout(input, fleet)
+  const fields = {
     storage: input.storage,
     app: input.app,
     prefix: input.prefix,
@@ -70,7 +92,9 @@ export async function publishColdRelease(input: ColdInput, dir: string, reason: 
     reason,
     force: input.flag('force'),
     sign,
-  })
+  }
+  if (rollout) return publishInWaves(input, fields, rollout)
+  const release = await publishCold({ ...fields, notifier: input.notifier, warn: (m) => input.out.warn(m) })
   input.out.line(
     `published cold release ${release.version} (${release.releaseId})${release.signature ? ' · signed' : ''}: ${reason}`,
   )
@@ -87,11 +111,113 @@ export async function rollbackColdRelease(input: ColdInput): Promise<number> {
     prefix: input.prefix,
     force: input.flag('force'),
     sign,
+    notifier: input.notifier,
+    warn: (message) => input.out.warn(message),
   })
   input.out.line(
     `rolled back to cold release ${release.version} (new release ${release.releaseId})${release.signature ? ' · signed' : ''}`,
   )
   return waitForMachines(input, release, fleet)
+}
+
+async function publishInWaves(
+  input: ColdInput,
+  fields: Omit<Parameters<typeof publishColdRollout>[0], 'rollout'>,
+  rollout: RolloutOptions,
+): Promise<number> {
+  const timeout = input.string('timeout')
+  const ackTimeout = input.string('ack-timeout')
+  const outcome = await publishColdRollout({
+    ...fields,
+    rollout,
+    timeoutMs: timeout ? parseDuration(timeout, 'timeout') : undefined,
+    ackTimeoutMs: ackTimeout ? parseDuration(ackTimeout, 'ack-timeout') : undefined,
+    wait: !input.flag('no-wait'),
+    reporter: reporterFor(input.out),
+    notifier: input.notifier,
+    signal: input.signal,
+  })
+  return printColdRollout(input.out, outcome, 'published')
+}
+
+/** What a cold rollout (its publish, resume or abort) did; the exit code: 0 when it was promoted (or not waited for). */
+export function printColdRollout(
+  out: Output,
+  outcome: ColdRolloutOutcome,
+  action: 'published' | 'resumed' | 'aborted',
+): number {
+  const { release, report } = outcome
+  out.data({
+    ok: outcome.ok,
+    release,
+    stable: outcome.stable,
+    waited: outcome.waited,
+    rollout: report,
+    durationMs: Math.round(outcome.durationMs),
+    machines: outcome.outcomes.map((o) => ({
+      machineId: o.machineId,
+      status: o.status,
+      error: o.result?.error?.message ?? null,
+    })),
+    warnings: outcome.warnings,
+  })
+  const stable = outcome.stable ? `cold release ${outcome.stable.version}` : "the machines' own command"
+  out.line(
+    action === 'aborted'
+      ? `aborted the rollout of cold release ${release.version} (${release.releaseId})`
+      : `${action} cold release ${release.version} (${release.releaseId})${release.signature ? ' · signed' : ''} in waves; ${stable} stays the stable release until it is promoted`,
+  )
+  if (!report) {
+    out.line('not waiting for machines (--no-wait); follow with `relup rollout status --cold`')
+    return 0
+  }
+  out.line(
+    `rollout ${report.plan}: ${report.waves.map((w) => `wave ${w.wave + 1}: ${w.machines.join(', ') || 'none'}`).join(' · ')}`,
+  )
+  if (outcome.outcomes.length > 0) {
+    out.line()
+    out.line(
+      table(
+        ['MACHINE', 'STATUS', 'ERROR'],
+        outcome.outcomes.map((o) => [o.machineId, o.status, o.result?.error?.message ?? '']),
+      ),
+    )
+    out.line()
+  }
+  if (report.state === 'promoted') {
+    out.line(
+      `every wave passed its health window: cold release ${release.version} is the stable release (exit code ${outcome.ok ? 0 : 1})`,
+    )
+    return outcome.ok ? 0 : 1
+  }
+  if (action === 'aborted') {
+    out.line(
+      `cold.json is back on ${stable} and release ${release.releaseId} is marked bad; ` +
+        (report.revertMs === null
+          ? outcome.waited
+            ? 'not every machine of the wave was back on stable within the timeout: see `relup status`'
+            : 'not waiting for the machines (--no-wait)'
+          : `the wave's machines were back on stable in ${(report.revertMs / 1000).toFixed(1)} s`) +
+        ` (exit code ${outcome.ok ? 0 : 1})`,
+    )
+    return outcome.ok ? 0 : 1
+  }
+  if (report.state === 'halted') {
+    const why = report.failures.map((f) => `${f.machineId} ${f.status}: ${f.reason}`).join('; ')
+    out.error(
+      `the rollout of cold release ${release.version} halted${why ? ` (${why})` : ''}: cold.json is back on ${stable}, ` +
+        `and release ${release.releaseId} is marked bad, so no machine starts it again. ` +
+        (report.revertMs === null
+          ? 'Not every machine of the wave was back on stable within the timeout: see `relup status`. '
+          : `The wave's machines were back on stable in ${(report.revertMs / 1000).toFixed(1)} s. `) +
+        'Fix the release and publish it again (relup publish --cold).',
+    )
+    return 1
+  }
+  out.error(
+    `the rollout of cold release ${release.version} stopped at wave ${report.waves.length}: continue it with relup rollout resume --cold, or end it with relup rollout abort --cold`,
+  )
+  return 1
 }
 
 async function waitForMachines(

@@ -9,6 +9,7 @@ import {
   type ColdRelease,
   coldKey,
   DocumentError,
+  formatRolloutPlan,
   type MachineRecord,
   type MachineResult,
   parseColdPointer,
@@ -50,7 +51,9 @@ export async function readColdStatus(
   }
   const release = pointer?.release ?? null
   const known = new Map<string, ColdRelease>(
-    [release, ...(pointer?.previous ?? [])].filter((r) => r !== null).map((r) => [r.releaseId, r]),
+    [release, pointer?.candidate?.release ?? null, ...(pointer?.previous ?? [])]
+      .filter((r) => r !== null)
+      .map((r) => [r.releaseId, r]),
   )
   const results = release ? await coldResults(storage, keys, release.releaseId) : []
   const machines = records.flatMap((record) => {
@@ -89,12 +92,20 @@ export function printColdStatus(out: Output, cold: ColdStatus, machineIds: reado
     return
   }
   const release = cold.pointer?.release
+  if (release)
+    out.line(
+      `cold     ${release.version} · release ${release.releaseId} · published ${release.publishedAt} (${ago(release.publishedAt)})` +
+        `${release.publishedBy ? ` by ${release.publishedBy}` : ''}${release.signature ? ' · signed' : ''}` +
+        `${release.reason ? ` · ${release.reason}` : ''}`,
+    )
+  const candidate = cold.pointer?.candidate
+  if (candidate) {
+    const { rollout } = candidate
+    out.line(
+      `cold rollout ${candidate.release.version} · release ${candidate.release.releaseId} · wave ${rollout.wave + 1}/${rollout.plan.length} of ${formatRolloutPlan(rollout.plan)} · ${rollout.state} · health window ${rollout.healthWindowMs / 1000} s (see relup rollout status --cold)`,
+    )
+  }
   if (!release) return
-  out.line(
-    `cold     ${release.version} · release ${release.releaseId} · published ${release.publishedAt} (${ago(release.publishedAt)})` +
-      `${release.publishedBy ? ` by ${release.publishedBy}` : ''}${release.signature ? ' · signed' : ''}` +
-      `${release.reason ? ` · ${release.reason}` : ''}`,
-  )
   const running = new Map(cold.machines.map((m) => [m.machineId, m]))
   const ids = [...new Set([...machineIds, ...cold.results.map((r) => r.machineId)])].sort()
   if (ids.length === 0) return

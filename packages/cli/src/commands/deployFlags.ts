@@ -75,8 +75,11 @@ export async function deployOptions(
   }
 }
 
-/** `--rollout`, `--health-window`, `--max-failures`, `--all-at-once` → the deploy's rollout. */
-function rolloutFlags(input: DeployInput, auto: boolean): DeployOptions['rollout'] {
+/** `--rollout`, `--health-window`, `--max-failures`, `--all-at-once` → the deploy's rollout (hot or cold). */
+export function rolloutFlags(
+  input: Pick<DeployInput, 'string' | 'flag'>,
+  auto: boolean,
+): DeployOptions['rollout'] {
   const plan = input.string('rollout')
   const window = input.string('health-window')
   const maxFailures = input.string('max-failures')

@@ -46,7 +46,9 @@ Options:
                         --app\` (see relup run --help); needs --command "node server.js"
   --command <cmd>       what starts a cold release, run in its directory. A cold release waits for
                         the machines like a hot upgrade (those that reported recently, or
-                        --expect); --sign signs it for machines run with --trusted-key
+                        --expect), rolls out in waves like one (--rollout: each wave's new
+                        process must stay up for the health window, a failure halts it, exit 1);
+                        --sign signs it for machines run with --trusted-key
   --cold-dir <dir>      the whole app (with --command): when a hot upgrade of <dir> would be refused
                         as restart-required (a dependency at another version, a native addon
                         change, or a changed cold entry: a file outside <dir> and node_modules

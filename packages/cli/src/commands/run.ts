@@ -26,12 +26,14 @@ const FLAGS = {
   'releases-dir': { type: 'string' },
   'poll-interval': { type: 'string' },
   'trusted-key': { type: 'string', multiple: true },
+  notify: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
 const HELP = `relup run --port <[host:]port> [--port …] [--ready-timeout <ms>] [--drain-timeout <ms>]
-          [--app <name> [--storage <url>] [--machine-id <id>] [--releases-dir <dir>] [--trusted-key <pem>]…]
+          [--app <name> [--storage <url>] [--machine-id <id>] [--releases-dir <dir>] [--trusted-key <pem>]…
+           [--notify <url>]]
           [--json] -- <command> [args…]
 
 Runs your app (the command, e.g. \`node dist/server.js\`) under a supervisor that owns its
@@ -54,7 +56,10 @@ Cold releases (relup publish --cold): with --app, the supervisor boots the cold 
 storage names (else the command) and follows it: a new one is downloaded, verified, extracted
 into --releases-dir and cut over to; results are written as for hot upgrades (pending, then
 completed or failed); a release that failed is not tried again. The app inside keeps doing hot
-upgrades (its startRelup() gets RELUP_BASE_REF=cold-<releaseId>).
+upgrades (its startRelup() gets RELUP_BASE_REF=cold-<releaseId>). During a staged rollout
+(relup publish --cold --rollout …) a machine in the wave runs the candidate on probation for the
+health window: a process that dies in it sends the machine back to the stable release (failed);
+a candidate withdrawn (halted, aborted) sends it back too, with the state handoff.
 
 Options:
   --port <[host:]port>   a socket to own (repeatable; host default 0.0.0.0; 0 = any free port)
@@ -64,7 +69,10 @@ Options:
   --storage <url>        file://<dir> (default file://./.relup), s3://<bucket>[/<prefix>]
   --machine-id <id>      for results (default RELUP_MACHINE_ID, FLY_MACHINE_ID, else the host name)
   --releases-dir <dir>   where cold releases are extracted (default .relup-run/releases)
-  --poll-interval <ms>   how often the cold pointer is read (default 1000)
+  --poll-interval <ms>   how often the cold pointer is read (default 1000; 60000 with --notify)
+  --notify <url>         read the cold pointer as soon as a publisher rings redis://host:port or
+                         nats://host:port (default RELUP_NOTIFY; needs @relup/notifier-redis or
+                         @relup/notifier-nats installed); the poll is then only a safety net
   --trusted-key <pem>    an Ed25519 public key (PEM file, repeatable; see relup keygen): a cold
                          release not signed by one of them (relup publish --cold --sign) is
                          refused, reported failed, and the serving process keeps serving
@@ -126,6 +134,8 @@ function describe(event: SupervisorEvent): string | null {
       return event.result.status === 'completed'
         ? `cut over to ${event.result.release} (pid ${event.result.pid})`
         : `cutover to ${event.result.release} failed: ${event.result.error.message}`
+    case 'unhealthy':
+      return `${event.release} (pid ${event.pid}) reports itself unhealthy: ${event.reason}`
     case 'stopping':
       return `stopping (${event.reason})`
     case 'spawned':
@@ -152,6 +162,7 @@ export const runCommand: Command = {
       'releases-dir'?: string
       'poll-interval'?: string
       'trusted-key'?: string[]
+      notify?: string
       json?: boolean
       help?: boolean
     }
@@ -173,6 +184,10 @@ export const runCommand: Command = {
     const ports = values.port.map(parsePort)
     if (values['trusted-key']?.length && values.app === undefined)
       throw new UsageError('--trusted-key checks cold releases: it needs --app <name> (and --storage)')
+    if (values.notify !== undefined && values.app === undefined)
+      throw new UsageError(
+        '--notify makes the supervisor hear of cold releases: it needs --app <name> (and --storage)',
+      )
     const report = (event: SupervisorEvent) => {
       if (values.json) {
         const plain =
@@ -188,7 +203,9 @@ export const runCommand: Command = {
     const readyTimeout = parseMs('ready-timeout', values['ready-timeout'])
     const drainTimeout = parseMs('drain-timeout', values['drain-timeout'])
     // Loaded here: the other commands never need it.
-    const { bootRelease, followColdReleases, runSupervisor } = await import('@relup/supervisor')
+    const { bootRelease, followColdReleases, openColdNotifier, runSupervisor } = await import(
+      '@relup/supervisor'
+    )
     const say = (line: string) => (values.json ? undefined : io.stderr.write(`relup run: ${line}\n`))
     const base = { id: 'r1', command, cwd: io.cwd }
     const pollInterval = parseMs('poll-interval', values['poll-interval'])
@@ -210,6 +227,9 @@ export const runCommand: Command = {
               ),
             ),
           }
+    const notifyUrl = values.notify ?? io.env.RELUP_NOTIFY
+    // Opened before anything starts: a missing adapter package is a usage problem, said at once.
+    const notifier = cold && notifyUrl ? await openColdNotifier(notifyUrl) : undefined
     let first = base as Release
     if (cold) {
       const boot = await bootRelease(cold, base)
@@ -227,7 +247,14 @@ export const runCommand: Command = {
       ...(drainTimeout !== undefined && { drainTimeout }),
     })
     const follower = cold
-      ? followColdReleases({ ...cold, supervisor, say, ...(pollInterval !== undefined && { pollInterval }) })
+      ? followColdReleases({
+          ...cold,
+          supervisor,
+          say,
+          base,
+          notifier,
+          ...(pollInterval !== undefined && { pollInterval }),
+        })
       : null
     const onSignal = (signal: NodeJS.Signals) => {
       if (signal === 'SIGHUP') return supervisor.signal('SIGHUP')
@@ -249,6 +276,7 @@ export const runCommand: Command = {
     } finally {
       for (const signal of signals) process.off(signal, onSignal)
       await follower?.stop()
+      await notifier?.close()
       await cold?.storage.close?.()
     }
   },
