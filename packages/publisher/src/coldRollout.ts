@@ -40,7 +40,7 @@ import { NothingToRollBackError } from './errors.js'
 import { checkRolloutOptions, firstWave, type RolloutOptions } from './rollout.js'
 import type { DeployOptions } from './types.js'
 import type { MachineOutcome } from './wait.js'
-import { driveWaves, type RolloutReport } from './waves.js'
+import { abortedReport, driveWaves, type RolloutReport } from './waves.js'
 
 /** What a cold rollout's publish, resume and abort share with a hot deploy's options. */
 export type ColdRolloutControlOptions = Pick<
@@ -158,19 +158,7 @@ export async function abortColdRollout(options: ColdRolloutControlOptions): Prom
       `aborted the rollout of cold release ${release.version}: ${describeStable(written.release)} is what every machine runs; waiting for ${wave.length} machine(s) to revert`,
     )
     const revertMs = options.wait === false ? null : await waitForColdStable(options, wave, release)
-    const report: RolloutReport = {
-      plan: formatRolloutPlan(candidate.rollout.plan),
-      state: 'halted',
-      waves: [
-        {
-          wave: candidate.rollout.wave,
-          threshold: candidate.rollout.threshold,
-          machines: wave.map((m) => m.machineId),
-        },
-      ],
-      failures: [],
-      revertMs,
-    }
+    const report = abortedReport(candidate.rollout, wave, revertMs)
     return {
       release,
       stable: written.release,

@@ -24,6 +24,7 @@ import { readMachineRecords, splitByBase } from './machines.js'
 import { movePointer, readPointer } from './pointer.js'
 import { announce, driveRollout, type RolloutReport, waitForStable } from './rollout.js'
 import type { DeployOptions, PublishOutcome } from './types.js'
+import { abortedReport } from './waves.js'
 
 export interface RolloutMachine {
   machineId: string
@@ -162,19 +163,7 @@ export async function abortRollout(options: DeployOptions): Promise<PublishOutco
     )
     const revertMs =
       options.wait === false ? null : await waitForStable(storage, keys, wave, written, options)
-    const report: RolloutReport = {
-      plan: formatRolloutPlan(candidate.rollout.plan),
-      state: 'halted',
-      waves: [
-        {
-          wave: candidate.rollout.wave,
-          threshold: candidate.rollout.threshold,
-          machines: wave.map((m) => m.machineId),
-        },
-      ],
-      failures: [],
-      revertMs,
-    }
+    const report = abortedReport(candidate.rollout, wave, revertMs)
     const outcome = rolloutOutcome(hot, [], report, lock.replaced, warnings.list, started)
     return { ...outcome, ok: options.wait === false || revertMs !== null }
   })

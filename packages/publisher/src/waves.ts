@@ -29,6 +29,21 @@ export interface RolloutReport {
   revertMs: number | null
 }
 
+/** The report of an aborted rollout: halted at the wave it reached, with that wave's machines. */
+export function abortedReport(
+  rollout: Rollout,
+  wave: readonly { machineId: string }[],
+  revertMs: number | null,
+): RolloutReport {
+  return {
+    plan: formatRolloutPlan(rollout.plan),
+    state: 'halted',
+    waves: [{ wave: rollout.wave, threshold: rollout.threshold, machines: wave.map((m) => m.machineId) }],
+    failures: [],
+    revertMs,
+  }
+}
+
 /** One candidate's rollout, as the wave loop sees it. */
 export interface RolloutTrack {
   /** The candidate's id: a hot `upgradeId` or a cold `releaseId` (cohorts and results are keyed by it). */
