@@ -40,7 +40,7 @@ import { NothingToRollBackError } from './errors.js'
 import { checkRolloutOptions, firstWave, type RolloutOptions } from './rollout.js'
 import type { DeployOptions } from './types.js'
 import type { MachineOutcome } from './wait.js'
-import { abortedReport, driveWaves, type RolloutReport } from './waves.js'
+import { abortedReport, driveWaves, type RolloutReport, rolloutFigures } from './waves.js'
 
 /** What a cold rollout's publish, resume and abort share with a hot deploy's options. */
 export type ColdRolloutControlOptions = Pick<
@@ -226,14 +226,7 @@ export async function coldRolloutStatus(options: {
       ? {
           version: candidate.release.version,
           releaseId: candidate.release.releaseId,
-          plan: formatRolloutPlan(candidate.rollout.plan),
-          wave: candidate.rollout.wave + 1,
-          waves: candidate.rollout.plan.length,
-          threshold: candidate.rollout.threshold,
-          state: candidate.rollout.state,
-          healthWindowMs: candidate.rollout.healthWindowMs,
-          maxFailures: candidate.rollout.maxFailures,
-          waveStartedAt: candidate.rollout.waveStartedAt,
+          ...rolloutFigures(candidate.rollout),
         }
       : null,
     badReleases: pointer?.badReleases ?? [],

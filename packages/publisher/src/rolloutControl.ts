@@ -7,7 +7,6 @@
 import {
   type CurrentPointer,
   cohortOf,
-  formatRolloutPlan,
   type HealthFigures,
   listAll,
   type MachineResult,
@@ -24,7 +23,7 @@ import { readMachineRecords, splitByBase } from './machines.js'
 import { movePointer, readPointer } from './pointer.js'
 import { announce, driveRollout, type RolloutReport, waitForStable } from './rollout.js'
 import type { DeployOptions, PublishOutcome } from './types.js'
-import { abortedReport } from './waves.js'
+import { abortedReport, rolloutFigures } from './waves.js'
 
 export interface RolloutMachine {
   machineId: string
@@ -87,14 +86,7 @@ export async function rolloutStatus(options: {
       ? {
           version: candidate.upgrade.version,
           upgradeId: candidate.upgrade.upgradeId,
-          plan: formatRolloutPlan(candidate.rollout.plan),
-          wave: candidate.rollout.wave + 1,
-          waves: candidate.rollout.plan.length,
-          threshold: candidate.rollout.threshold,
-          state: candidate.rollout.state,
-          healthWindowMs: candidate.rollout.healthWindowMs,
-          maxFailures: candidate.rollout.maxFailures,
-          waveStartedAt: candidate.rollout.waveStartedAt,
+          ...rolloutFigures(candidate.rollout),
         }
       : null,
     badUpgrades: pointer?.badUpgrades ?? [],

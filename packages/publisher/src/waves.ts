@@ -29,6 +29,20 @@ export interface RolloutReport {
   revertMs: number | null
 }
 
+/** A rollout's plan and progress as `relup rollout status` shows them (hot and cold alike). */
+export function rolloutFigures(rollout: Rollout) {
+  return {
+    plan: formatRolloutPlan(rollout.plan),
+    wave: rollout.wave + 1,
+    waves: rollout.plan.length,
+    threshold: rollout.threshold,
+    state: rollout.state,
+    healthWindowMs: rollout.healthWindowMs,
+    maxFailures: rollout.maxFailures,
+    waveStartedAt: rollout.waveStartedAt,
+  }
+}
+
 /** The report of an aborted rollout: halted at the wave it reached, with that wave's machines. */
 export function abortedReport(
   rollout: Rollout,
