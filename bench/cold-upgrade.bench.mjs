@@ -17,13 +17,20 @@
 //
 //   node cold-upgrade.bench.mjs [--quick]
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Agent, request } from 'undici'
 import { relupColdDeploy } from './fixtures/load/coldDeploy.mjs'
 import { openStreams } from './fixtures/load/coldStreams.mjs'
 import { pm2Deploy, restartDeploy } from './fixtures/load/deploys.mjs'
+import {
+  atCleanup,
+  cleanUp,
+  firstAnswerOf,
+  freePort,
+  probe,
+  sleep,
+  waitServing,
+} from './fixtures/load/harness.mjs'
 import { failed, startLoadProcess } from './fixtures/load/load.mjs'
 import { percentile, printTable, round, writeResult } from './lib.mjs'
 
@@ -39,36 +46,8 @@ const SETTLE_MS = 1000
 const WARM_UP_MS = 2000
 const VERSIONS = ['v2', 'v3']
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-const cleanups = []
-let cleaning = null
-function cleanUp() {
-  cleaning ??= (async () => {
-    for (const fn of cleanups.reverse())
-      await fn().catch((error) => console.error(`cleanup: ${error.message}`))
-  })()
-  return cleaning
-}
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping the servers and removing temporary files…`)
-    void cleanUp().finally(() => process.exit(130))
-  })
-}
-
 const work = await mkdtemp(join(tmpdir(), 'relup-cold-bench-'))
-cleanups.push(() => rm(work, { recursive: true, force: true }))
-
-const probeAgent = new Agent({ connect: { timeout: 1000 }, headersTimeout: 1000, bodyTimeout: 1000 })
-cleanups.push(() => probeAgent.destroy())
-
-async function probe(origin, path) {
-  const { statusCode, body } = await request(`${origin}${path}`, { dispatcher: probeAgent, reset: true })
-  const text = await body.text()
-  if (statusCode !== 200) throw new Error(`GET ${path} answered ${statusCode}`)
-  return JSON.parse(text)
-}
+atCleanup(() => rm(work, { recursive: true, force: true }))
 
 /** The count of each instance reached (fresh connections reach every PM2 worker), summed. */
 async function countOf(origin, instances) {
@@ -81,62 +60,16 @@ async function countOf(origin, instances) {
   return [...counts.values()].reduce((a, b) => a + b, 0)
 }
 
-/** When the server first answers `version` (a probe every 20 ms, none waiting for the last). */
-function firstAnswerOf(origin, version, timeoutMs = 30_000) {
-  return new Promise((resolve, reject) => {
-    const started = performance.now()
-    const timer = setInterval(() => {
-      if (performance.now() - started > timeoutMs) {
-        clearInterval(timer)
-        reject(new Error(`${version} did not answer within ${timeoutMs} ms`))
-        return
-      }
-      probe(origin, '/api/version').then(
-        (body) => {
-          if (body.version !== version) return
-          clearInterval(timer)
-          resolve(performance.now())
-        },
-        () => {},
-      )
-    }, 20)
-    timer.unref()
-  })
-}
-
-async function waitServing(origin, instances, timeoutMs = 20_000) {
-  const deadline = performance.now() + timeoutMs
-  const machines = new Set()
-  while (performance.now() < deadline) {
-    const body = await probe(origin, '/api/version').catch(() => null)
-    if (body) machines.add(body.machineId)
-    if (machines.size >= instances) return
-    await sleep(50)
-  }
-  throw new Error(`only ${machines.size} of ${instances} instance(s) answered within ${timeoutMs} ms`)
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
-
 async function runScenario(way) {
   const port = await freePort()
   const origin = `http://127.0.0.1:${port}`
-  cleanups.push(() => way.stop())
+  atCleanup(() => way.stop())
   await way.start(port)
   await waitServing(origin, way.instances)
   const streams = await openStreams(`${origin}/events`, CLIENTS)
-  cleanups.push(() => streams.close())
+  atCleanup(() => streams.close())
   const load = await startLoadProcess(origin, { rate: RATE, connections: CONNECTIONS })
-  cleanups.push(async () => load.kill())
+  atCleanup(async () => load.kill())
   await sleep(WARM_UP_MS)
   const epoch = performance.now()
   const now = () => performance.now() - epoch

@@ -20,12 +20,20 @@
 //
 //   node upgrade-under-load.bench.mjs [--quick] [--no-nice]
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { serverAvailability, startServer } from '@relup/testkit'
-import { Agent, request } from 'undici'
+import { request } from 'undici'
 import { pm2Deploy, relupDeploy, restartDeploy } from './fixtures/load/deploys.mjs'
+import {
+  atCleanup,
+  cleanUp,
+  firstAnswerOf,
+  freePort,
+  probeAgent,
+  sleep,
+  waitServing,
+} from './fixtures/load/harness.mjs'
 import { failed, startLoadProcess } from './fixtures/load/load.mjs'
 import { openLongLived } from './fixtures/load/streams.mjs'
 import { percentile, printTable, round, writeResult } from './lib.mjs'
@@ -45,38 +53,8 @@ const SETTLE_MS = 1000
 const WARM_UP_MS = 2000
 const VERSIONS = ['v2', 'v3']
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-// ---- cleanup: every process and directory, also on Ctrl-C --------------------------------------
-const cleanups = []
-let cleaning = null
-function cleanUp() {
-  cleaning ??= (async () => {
-    for (const fn of cleanups.reverse())
-      await fn().catch((error) => console.error(`cleanup: ${error.message}`))
-  })()
-  return cleaning
-}
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping the servers and removing temporary files…`)
-    void cleanUp().finally(() => process.exit(130))
-  })
-}
-
 const work = await mkdtemp(join(tmpdir(), 'relup-load-bench-'))
-cleanups.push(() => rm(work, { recursive: true, force: true }))
-
-// ---- probes: fresh connections, so that every PM2 worker is reached ----------------------------
-const probeAgent = new Agent({ connect: { timeout: 1000 }, headersTimeout: 1000, bodyTimeout: 1000 })
-cleanups.push(() => probeAgent.destroy())
-
-async function probe(origin, path) {
-  const { statusCode, body } = await request(`${origin}${path}`, { dispatcher: probeAgent, reset: true })
-  const text = await body.text()
-  if (statusCode !== 200) throw new Error(`GET ${path} answered ${statusCode}`)
-  return JSON.parse(text)
-}
+atCleanup(() => rm(work, { recursive: true, force: true }))
 
 /**
  * The SSE hello of one process: its machine id and its counter. A fresh connection each time, so
@@ -120,70 +98,20 @@ const continued = (before, after) =>
     ([machineId, count]) => after[machineId] !== undefined && after[machineId] >= count,
   )
 
-/**
- * Resolves with the time the server first answers `version`. A probe starts every 20 ms without
- * waiting for the one before, so that a connection stuck on a stopping process delays nothing.
- */
-function firstAnswerOf(origin, version, timeoutMs = 30_000) {
-  return new Promise((resolve, reject) => {
-    const started = performance.now()
-    const timer = setInterval(() => {
-      if (performance.now() - started > timeoutMs) {
-        clearInterval(timer)
-        reject(new Error(`${version} did not answer within ${timeoutMs} ms`))
-        return
-      }
-      probe(origin, '/api/version').then(
-        (body) => {
-          if (body.version !== version) return
-          clearInterval(timer)
-          resolve(performance.now())
-        },
-        () => {},
-      )
-    }, 20)
-    timer.unref()
-  })
-}
-
-/** Until every instance answers (for PM2: as many distinct machines as instances). */
-async function waitServing(origin, instances, timeoutMs = 20_000) {
-  const deadline = performance.now() + timeoutMs
-  const machines = new Set()
-  while (performance.now() < deadline) {
-    const body = await probe(origin, '/api/version').catch(() => null)
-    if (body) machines.add(body.machineId)
-    if (machines.size >= instances) return
-    await sleep(50)
-  }
-  throw new Error(`only ${machines.size} of ${instances} instance(s) answered within ${timeoutMs} ms`)
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
-
 // ---- one scenario -------------------------------------------------------------------------------
 async function runScenario(way) {
   const port = await freePort()
   const origin = `http://127.0.0.1:${port}`
-  cleanups.push(() => way.stop())
+  atCleanup(() => way.stop())
   await way.start(port)
   await waitServing(origin, way.instances)
 
   // The long-lived clients connect first; the load runs WARM_UP_MS before the measured run starts
   // (JIT, connections), then the same process and connections go on into it.
   const streams = await openLongLived(`${origin}/events`, CLIENTS)
-  cleanups.push(() => streams.close())
+  atCleanup(() => streams.close())
   const load = await startLoadProcess(origin, { rate: RATE, connections: CONNECTIONS })
-  cleanups.push(async () => load.kill())
+  atCleanup(async () => load.kill())
   await sleep(WARM_UP_MS)
   const epoch = performance.now()
   const now = () => performance.now() - epoch
@@ -315,7 +243,7 @@ const results = []
 const redisAvailable = serverAvailability('redis')
 if (!redisAvailable.run) console.error(`the relup (notifier) row is skipped: ${redisAvailable.reason}`)
 const redis = redisAvailable.run ? await startServer('redis') : null
-if (redis) cleanups.push(() => redis.stop())
+if (redis) atCleanup(() => redis.stop())
 try {
   for (const way of [
     relupDeploy(work, { nicePublisher: NICE_PUBLISHER }),
