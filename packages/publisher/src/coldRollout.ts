@@ -40,7 +40,13 @@ import { NothingToRollBackError } from './errors.js'
 import { checkRolloutOptions, firstWave, type RolloutOptions } from './rollout.js'
 import type { DeployOptions } from './types.js'
 import type { MachineOutcome } from './wait.js'
-import { abortedReport, driveWaves, type RolloutReport, rolloutFigures } from './waves.js'
+import {
+  abortedReport,
+  driveWaves,
+  type RolloutFigures,
+  type RolloutReport,
+  rolloutFigures,
+} from './waves.js'
 
 /** What a cold rollout's publish, resume and abort share with a hot deploy's options. */
 export type ColdRolloutControlOptions = Pick<
@@ -185,18 +191,7 @@ export interface ColdRolloutMachine {
 export interface ColdRolloutStatus {
   app: string
   stable: { version: string; releaseId: string } | null
-  candidate: {
-    version: string
-    releaseId: string
-    plan: string
-    wave: number
-    waves: number
-    threshold: number
-    state: string
-    healthWindowMs: number
-    maxFailures: number
-    waveStartedAt: string
-  } | null
+  candidate: ({ version: string; releaseId: string } & RolloutFigures) | null
   badReleases: string[]
   /** The live machines (their records) with their part in the rollout; empty without one. */
   machines: ColdRolloutMachine[]

@@ -23,7 +23,7 @@ import { readMachineRecords, splitByBase } from './machines.js'
 import { movePointer, readPointer } from './pointer.js'
 import { announce, driveRollout, type RolloutReport, waitForStable } from './rollout.js'
 import type { DeployOptions, PublishOutcome } from './types.js'
-import { abortedReport, rolloutFigures } from './waves.js'
+import { abortedReport, type RolloutFigures, rolloutFigures } from './waves.js'
 
 export interface RolloutMachine {
   machineId: string
@@ -43,18 +43,7 @@ export interface RolloutStatus {
   app: string
   stable: { version: string; upgradeId: string } | null
   /** Null when no rollout is in progress. */
-  candidate: {
-    version: string
-    upgradeId: string
-    plan: string
-    wave: number
-    waves: number
-    threshold: number
-    state: string
-    healthWindowMs: number
-    maxFailures: number
-    waveStartedAt: string
-  } | null
+  candidate: ({ version: string; upgradeId: string } & RolloutFigures) | null
   badUpgrades: string[]
   machines: RolloutMachine[]
 }

@@ -30,7 +30,19 @@ export interface RolloutReport {
 }
 
 /** A rollout's plan and progress as `relup rollout status` shows them (hot and cold alike). */
-export function rolloutFigures(rollout: Rollout) {
+export interface RolloutFigures {
+  plan: string
+  /** 1-based. */
+  wave: number
+  waves: number
+  threshold: number
+  state: string
+  healthWindowMs: number
+  maxFailures: number
+  waveStartedAt: string
+}
+
+export function rolloutFigures(rollout: Rollout): RolloutFigures {
   return {
     plan: formatRolloutPlan(rollout.plan),
     wave: rollout.wave + 1,
