@@ -1,7 +1,8 @@
 /**
- * One attempt to apply a hot upgrade: report `pending` (while the release downloads), verify the
- * signature, obtain the verified release, hand it to the engine, write the local marker. The outcome says what came
- * of it and, for a failure, in which phase; the runtime records it and reports the terminal result.
+ * One attempt to apply a hot upgrade: verify the signature, obtain the verified release (reporting
+ * `pending` if that takes a while), hand it to the engine, write the local marker. The outcome says
+ * what came of it and, for a failure, in which phase; the runtime records it and reports the
+ * terminal result.
  */
 import { verifyHotUpgrade } from '@relup/artifact'
 import {
@@ -17,9 +18,10 @@ import type { Reporter } from './reporter.js'
 import type { RuntimeContext } from './types.js'
 
 /**
- * Where an attempt can fail: `report` is the `pending` result, written while `verify` and
- * `download` run and awaited before `swap`. Once the engine swapped the code in, the attempt
- * cannot fail any more: a marker that cannot be written only costs a download after a restart.
+ * Where an attempt can fail: `report` is the `pending` result, written when `verify` and
+ * `download` outlast `pendingAfter` and awaited before `swap`. Once the engine swapped the
+ * code in, the attempt cannot fail any more: a marker that cannot be written only costs a download
+ * after a restart.
  */
 export type AttemptPhase = 'report' | 'verify' | 'download' | 'swap'
 
@@ -64,18 +66,26 @@ export async function attemptUpgrade(ctx: RuntimeContext, input: AttemptInput): 
   const startedAt = new Date().toISOString()
   let phase: AttemptPhase = 'report'
   let release: ObtainedRelease | null = null
-  // The acknowledgement travels while the release downloads (one storage round trip less per
-  // upgrade); it has landed before the swap, and before any later result of this attempt.
-  const pending = reporter.result(upgrade.upgradeId, {
-    version: upgrade.version,
-    status: 'pending',
-    attempt,
-    startedAt,
-    finishedAt: null,
-    stats: null,
-    error: null,
-  })
-  pending.catch(() => {}) // awaited below, on every path
+  // A slow download is acknowledged while it runs; the acknowledgement has landed before the swap,
+  // and before any later result of this attempt.
+  // A quick one writes only its terminal result: one write per machine and upgrade, not two, when
+  // a whole fleet upgrades at once (a publisher grants 15 s to acknowledge by default).
+  const ack: { pending: Promise<void> | null } = { pending: null }
+  const acknowledge = () => {
+    ack.pending = reporter.result(upgrade.upgradeId, {
+      version: upgrade.version,
+      status: 'pending',
+      attempt,
+      startedAt,
+      finishedAt: null,
+      stats: null,
+      error: null,
+    })
+    ack.pending.catch(() => {}) // awaited below, on every path
+  }
+  const ackTimer = options.pendingAfter === 0 ? undefined : setTimeout(acknowledge, options.pendingAfter)
+  if (ackTimer) ackTimer.unref()
+  else acknowledge()
   try {
     phase = 'verify'
     if (options.trustedKeys.length > 0) verifyHotUpgrade(upgrade, options.trustedKeys)
@@ -84,7 +94,8 @@ export async function attemptUpgrade(ctx: RuntimeContext, input: AttemptInput): 
     release = await obtainRelease(ctx, upgrade, input.diskMarker)
     const downloadMs = performance.now() - downloadStarted
     phase = 'report'
-    await pending
+    clearTimeout(ackTimer)
+    await ack.pending
     phase = 'swap'
     const engineStats = await options.engine.upgrade(release.dir, {
       manifest: upgrade.manifest,
@@ -118,7 +129,8 @@ export async function attemptUpgrade(ctx: RuntimeContext, input: AttemptInput): 
     const stats: UpgradeStats = { ...engineStats, totalMs: performance.now() - started, downloadMs }
     return { ok: true, startedAt, marker, markerWritten, stats }
   } catch (caught) {
-    await pending.catch(() => {})
+    clearTimeout(ackTimer)
+    await ack.pending?.catch(() => {})
     const error = caught instanceof Error ? caught : new Error(String(caught))
     if (release && release.dir !== input.running?.releaseDir) await discardRelease(release)
     const enginePhase = (error as { phase?: unknown }).phase

@@ -141,6 +141,19 @@ export interface RelupOptions {
   maxPollBackoff?: number | undefined
   /** How often the machine refreshes `machines/<id>.json`, ms (default 60,000; 600,000 with a `notifier`, so an idle machine costs under 72 requests an hour). */
   heartbeatInterval?: number | undefined
+  /**
+   * A download still running after this many ms is acknowledged with a `pending` result, so that
+   * a waiting publisher knows the machine is at work (default 2,000; 0: always, before the
+   * download). A quicker upgrade writes only its terminal result.
+   */
+  pendingAfter?: number | undefined
+  /**
+   * After a completed upgrade, `machines/<id>.json` follows the `completed` result at a random
+   * moment within this many ms (default 2,000; 0: before the result, at once), so that a fleet
+   * upgrading together does not double its burst of writes. The result is what a publisher waits
+   * for; `relup status` can show the old version for that long.
+   */
+  recordDelay?: number | undefined
   /** How long the startup replay keeps trying to reach storage before giving up, ms (default 30,000). */
   startupTimeout?: number | undefined
   /**
@@ -181,6 +194,8 @@ export interface ResolvedOptions {
   maxAttempts: number
   maxPollBackoff: number
   heartbeatInterval: number
+  pendingAfter: number
+  recordDelay: number
   startupTimeout: number
   dev: ResolvedDevOptions | null
   healthCheck: HealthCheck | null
@@ -193,11 +208,21 @@ export interface ResolvedOptions {
 /** With a notifier: the safety-net poll and the heartbeat (60 GETs + 6 PUTs an idle machine-hour). */
 export const SAFETY_NET_POLL = 60_000
 export const SAFETY_NET_HEARTBEAT = 600_000
+/** Defaults of `pendingAfter` and `recordDelay`: a fleet upgrading together writes once per machine. */
+export const PENDING_AFTER_MS = 2000
+export const RECORD_DELAY_MS = 2000
 
 const positive = (name: string, value: number | undefined, fallback: number) => {
   const v = value ?? fallback
   if (!Number.isFinite(v) || v <= 0)
     throw new ConfigError(name, `${name} must be a positive number of milliseconds, got ${value}`)
+  return v
+}
+
+const nonNegative = (name: string, value: number | undefined, fallback: number) => {
+  const v = value ?? fallback
+  if (!Number.isFinite(v) || v < 0)
+    throw new ConfigError(name, `${name} must be a number of milliseconds, 0 or more, got ${value}`)
   return v
 }
 
@@ -276,6 +301,8 @@ export function resolveOptions(options: RelupOptions): ResolvedOptions {
       options.heartbeatInterval,
       notifier ? SAFETY_NET_HEARTBEAT : 60_000,
     ),
+    pendingAfter: nonNegative('pendingAfter', options.pendingAfter, PENDING_AFTER_MS),
+    recordDelay: nonNegative('recordDelay', options.recordDelay, RECORD_DELAY_MS),
     startupTimeout: positive('startupTimeout', options.startupTimeout, 30_000),
     dev: resolveDevOptions(options.dev),
     healthCheck: resolveHealthCheck(options.healthCheck),

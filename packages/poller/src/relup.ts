@@ -429,7 +429,7 @@ export class Relup extends EventEmitter<RelupEvents> {
     if (this.#live !== null && (was === 'starting' || was === 'running')) {
       const { running, lastUpgrade: last } = this.#state
       await this.#live.reporter.stoppedRecord({ running, last, stoppedAt: new Date() })
-    }
+    } else await this.#live?.reporter.settle() // no record follows a stop
     await this.#lock?.release().catch(() => {})
     this.#lock = null
     if (this.#lifecycle() === 'stopping') this.#dispatch({ type: 'stopped' })

@@ -53,6 +53,9 @@ export class Reporter {
   #rebuiltSaid = false
   readonly #keptOutSaid = new Set<string>()
   #recordWrittenAt = 0
+  /** A record that follows a completed result (`recordDelay`), and its write once under way. */
+  #followTimer: NodeJS.Timeout | null = null
+  #followWrite: Promise<void> | null = null
 
   constructor(ctx: RuntimeContext) {
     this.#ctx = ctx
@@ -77,7 +80,37 @@ export class Reporter {
     if (put.status !== 'ok') throw new Error('unexpected precondition failure on an unconditional write')
   }
 
-  async machineRecord({ running, last, stoppedAt }: MachineRecordFields): Promise<void> {
+  /** Write the record now: it replaces one that was to follow a result, and lands after it. */
+  async machineRecord(fields: MachineRecordFields): Promise<void> {
+    await this.settle()
+    await this.#writeRecord(fields)
+  }
+
+  /** The record that was to follow a result is dropped (a later one replaces it), or has landed. */
+  async settle(): Promise<void> {
+    if (this.#followTimer) clearTimeout(this.#followTimer)
+    this.#followTimer = null
+    await this.#followWrite
+  }
+
+  /** The record after a completed result, at a random moment within `recordDelay`. */
+  #followResult(fields: MachineRecordFields): void {
+    if (this.#followTimer) clearTimeout(this.#followTimer)
+    this.#followTimer = setTimeout(() => {
+      this.#followTimer = null
+      const write = this.#writeRecord(fields)
+        .catch((error: unknown) =>
+          this.#ctx.options.logger.warn({ err: error }, 'could not write the machine record'),
+        )
+        .finally(() => {
+          if (this.#followWrite === write) this.#followWrite = null
+        })
+      this.#followWrite = write
+    }, Math.random() * this.#ctx.options.recordDelay)
+    this.#followTimer.unref()
+  }
+
+  async #writeRecord({ running, last, stoppedAt }: MachineRecordFields): Promise<void> {
     const { options, keys, baseRef, startedAt } = this.#ctx
     const vsn = versionInfo(baseRef, running)
     const record: MachineRecord = {
@@ -167,7 +200,10 @@ export class Reporter {
     return last
   }
 
-  /** The record first: whoever sees `completed` (relup publish) then finds the machine current. */
+  /**
+   * The `completed` result, then the record within `recordDelay` (0: the record first, so that
+   * whoever sees `completed` finds the machine current).
+   */
   async completed(report: AttemptReport & { stats: UpgradeStats }): Promise<LastUpgrade> {
     const { logger } = this.#ctx.options
     const { upgrade, attempt, startedAt, running, stats } = report
@@ -179,9 +215,11 @@ export class Reporter {
         `${upgrade.version} runs, but old unit instances failed to dispose (the engine is degraded); restart this machine when convenient`,
       )
     const last = lastUpgrade(report, { status: 'completed', stats, error: null })
-    await this.machineRecord({ running, last }).catch((error: unknown) =>
-      logger.warn({ err: error }, 'could not write the machine record'),
-    )
+    const recordFirst = this.#ctx.options.recordDelay === 0
+    if (recordFirst)
+      await this.machineRecord({ running, last }).catch((error: unknown) =>
+        logger.warn({ err: error }, 'could not write the machine record'),
+      )
     await this.result(upgrade.upgradeId, {
       version: upgrade.version,
       status: 'completed',
@@ -191,6 +229,7 @@ export class Reporter {
       stats,
       error: null,
     }).catch((error: unknown) => logger.error({ err: error }, 'could not write the completed result'))
+    if (!recordFirst) this.#followResult({ running, last })
     return last
   }
 

@@ -1,5 +1,6 @@
 // What the engine reports about an upgrade reaches the result, the machine record and the event as it is.
 import {
+  type MachineRecord,
   parseMachineRecord,
   parseMachineResult,
   readDocument,
@@ -42,12 +43,12 @@ describe('the stats of an upgrade', () => {
     expect(stats?.downloadMs).toEqual(expect.any(Number))
     expect(stats?.totalMs).toBeGreaterThanOrEqual(stats?.downloadMs ?? Number.POSITIVE_INFINITY)
 
-    const record = await readDocument(storage, keys.machine('m1'), parseMachineRecord)
-    expect(record.status === 'ok' && record.document.lastResult).toMatchObject({
-      upgradeId: hot.upgradeId,
-      status: 'completed',
-      degraded: true,
-    })
+    // The record follows the result within recordDelay (2 s by default).
+    await expect
+      .poll(async () => lastResultOf(await readDocument(storage, keys.machine('m1'), parseMachineRecord)), {
+        timeout: 5000,
+      })
+      .toMatchObject({ upgradeId: hot.upgradeId, status: 'completed', degraded: true })
     expect(events).toEqual([expect.objectContaining({ drainMs: 3, degraded: true, disposeErrors })])
     expect(relup.getState().lastUpgrade?.stats).toMatchObject({ degraded: true })
   })
@@ -68,17 +69,24 @@ describe('the stats of an upgrade', () => {
     const relup = await startRuntime(storage, { engine: stubEngine() })
     await publishDirect(storage, await writeRelease(await tempDir(), 'v2'), { version: 'v2' })
     await waitForApplied(relup, 'v2')
-    const record = await readDocument(storage, keys.machine('m1'), parseMachineRecord)
-    expect(record.status === 'ok' && record.document.lastResult).toMatchObject({
-      status: 'completed',
-      degraded: false,
-    })
+    await expect
+      .poll(async () => lastResultOf(await readDocument(storage, keys.machine('m1'), parseMachineRecord)), {
+        timeout: 5000,
+      })
+      .toMatchObject({ status: 'completed', degraded: false })
   })
 })
 
+function lastResultOf(read: Awaited<ReturnType<typeof readDocument<MachineRecord>>>) {
+  return read.status === 'ok' ? read.document.lastResult : null
+}
+
 describe('the pending result', () => {
-  /** A store that logs puts of results and gets of artifacts, and holds `pending` puts until released. */
-  function slowAcknowledgements() {
+  /**
+   * A store that logs puts of results and gets of artifacts; `pending` puts wait for `release`, and
+   * with `holdDownload` so does the artifact's download.
+   */
+  function slowAcknowledgements({ holdDownload = false } = {}) {
     const inner = memoryStorage()
     const log: string[] = []
     let release!: () => void
@@ -100,28 +108,39 @@ describe('the pending result', () => {
         return put
       },
       async getStream(key, options) {
-        if (key.includes('/artifacts/')) log.push('artifact fetched')
+        if (key.includes('/artifacts/')) {
+          log.push('artifact requested')
+          if (holdDownload) await held
+          log.push('artifact fetched')
+        }
         return inner.getStream(key, options)
       },
     }
     return { storage, log, release }
   }
 
-  it('is written while the release downloads, and lands before the swap and the completed result', async () => {
-    const { storage, log, release } = slowAcknowledgements()
+  it('is not written for a download quicker than pendingAfter: the completed result is the only write', async () => {
+    const { storage, log } = slowAcknowledgements()
+    const relup = await startRuntime(storage, { engine: stubEngine() })
+    await publishDirect(storage, await writeRelease(await tempDir(), 'v2'), { version: 'v2' })
+    await waitForApplied(relup, 'v2')
+    expect(log).toEqual(['artifact requested', 'artifact fetched', 'completed landed'])
+  })
+
+  it('is written while a slow download runs, and lands before the swap and the completed result', async () => {
+    const { storage, log, release } = slowAcknowledgements({ holdDownload: true })
     const engine = stubEngine(async () => {
       log.push('swap')
       return engineStats()
     })
-    const relup = await startRuntime(storage, { engine })
+    const relup = await startRuntime(storage, { engine, pendingAfter: 100 })
     await publishDirect(storage, await writeRelease(await tempDir(), 'v2'), { version: 'v2' })
-    await expect.poll(() => log.includes('artifact fetched'), { timeout: 5000 }).toBe(true)
-    // The download did not wait for the acknowledgement, and the swap waits for it.
-    expect(log).toEqual(['pending put started', 'artifact fetched'])
+    await expect.poll(() => log.includes('pending put started'), { timeout: 5000 }).toBe(true)
+    expect(log).toEqual(['artifact requested', 'pending put started'])
     release()
     await waitForApplied(relup, 'v2')
-    await expect.poll(() => log.includes('completed landed')).toBe(true)
     expect(log).toEqual([
+      'artifact requested',
       'pending put started',
       'artifact fetched',
       'pending landed',
@@ -130,10 +149,10 @@ describe('the pending result', () => {
     ])
   })
 
-  it('lands before the failed result of an attempt whose download fails', async () => {
+  it('with pendingAfter 0 it travels while the release downloads, and lands before the failed result of a failed download', async () => {
     const { storage, log, release } = slowAcknowledgements()
     const engine = stubEngine()
-    const relup = await startRuntime(storage, { engine })
+    const relup = await startRuntime(storage, { engine, pendingAfter: 0 })
     const hot = await publishDirect(storage, await writeRelease(await tempDir(), 'v2'), { version: 'v2' })
     await storage.delete(hot.artifact.key) // the download fails: the artifact is gone
     await expect.poll(() => log.includes('pending put started'), { timeout: 5000 }).toBe(true)
@@ -145,5 +164,58 @@ describe('the pending result', () => {
     ])
     expect(engine.releaseDirs).toEqual([])
     await relup.stop()
+  })
+})
+
+describe('the machine record after an upgrade', () => {
+  /** Every put of the machine's record and results, in order, as `<kind> <status or version>`. */
+  function loggedPuts() {
+    const inner = memoryStorage()
+    const log: string[] = []
+    const storage: typeof inner = {
+      ...inner,
+      async put(key, body, options) {
+        const put = await inner.put(key, body, options)
+        if (!key.includes('/results/') && !key.includes('/machines/')) return put
+        const doc = JSON.parse(typeof body === 'string' ? body : new TextDecoder().decode(body as Uint8Array))
+        if (key.includes('/results/')) log.push(`result ${doc.status}`)
+        else log.push(`record ${doc.version}${doc.stoppedAt ? ' stopped' : ''}`)
+        return put
+      },
+    }
+    return { storage, log }
+  }
+
+  it('follows the completed result within recordDelay, not before it', async () => {
+    const { storage, log } = loggedPuts()
+    const relup = await startRuntime(storage, { engine: stubEngine(), recordDelay: 300 })
+    await publishDirect(storage, await writeRelease(await tempDir(), 'v2'), { version: 'v2' })
+    await waitForApplied(relup, 'v2')
+    expect(log.slice(-1)).toEqual(['result completed'])
+    await expect.poll(() => log.at(-1), { timeout: 2000 }).toBe('record v2')
+    expect(log.filter((line) => line === 'record v2')).toHaveLength(1)
+  })
+
+  it('with recordDelay 0 it is written first, so whoever sees the result finds the machine current', async () => {
+    const { storage, log } = loggedPuts()
+    const relup = await startRuntime(storage, { engine: stubEngine(), recordDelay: 0 })
+    await publishDirect(storage, await writeRelease(await tempDir(), 'v2'), { version: 'v2' })
+    await waitForApplied(relup, 'v2')
+    expect(log.slice(-2)).toEqual(['record v2', 'result completed'])
+  })
+
+  it('a stop before the record followed writes the stopped record, and nothing lands after it', async () => {
+    const { storage, log } = loggedPuts()
+    const relup = await startRuntime(storage, { engine: stubEngine(), recordDelay: 300 })
+    await publishDirect(storage, await writeRelease(await tempDir(), 'v2'), { version: 'v2' })
+    await waitForApplied(relup, 'v2')
+    await relup.stop()
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(log.slice(-2)).toEqual(['result completed', 'record v2 stopped'])
+    const record = await readDocument(storage, keys.machine('m1'), parseMachineRecord)
+    expect(record.status === 'ok' && record.document).toMatchObject({
+      version: 'v2',
+      stoppedAt: expect.any(String),
+    })
   })
 })

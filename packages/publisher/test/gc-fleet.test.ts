@@ -3,7 +3,7 @@
  * process, on a filesystem store. After gc, every live machine restarts cleanly (on the pointer's
  * release, downloaded again into a fresh state directory too) and rollback reaches the kept versions.
  */
-import type { Storage } from '@relup/core'
+import { parseMachineRecord, readDocument, relupKeys, type Storage } from '@relup/core'
 import { type Relup, silentLogger, startRelup } from '@relup/poller'
 import { fsStorage } from '@relup/storage-fs'
 import { createSwapEngine, type SwapEngine } from '@relup/swap'
@@ -60,6 +60,16 @@ describe('gc with a live fleet', () => {
     for (let i = 4; i <= 12; i++) await publishVersion(storage, `v${i}`, false)
     await m1.relup.checkNow()
     expect(m1.answer()).toBe('v12')
+    // Its record follows the completed result within recordDelay: gc reads what the record says.
+    await expect
+      .poll(
+        async () => {
+          const read = await readDocument(storage, relupKeys(APP).machine('m1'), parseMachineRecord)
+          return read.status === 'ok' ? read.document.version : null
+        },
+        { timeout: 5000 },
+      )
+      .toBe('v12')
 
     const outcome = await gc({ storage, app: APP, keep: 3 })
     const kept = Object.fromEntries(outcome.kept.map((k) => [k.version, k.reasons.sort()]))
