@@ -8,10 +8,11 @@ import {
   type UpgradeStats,
 } from '@relup/core'
 import { memoryStorage } from '@relup/storage-memory'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   APP,
   engineStats,
+  onCleanup,
   publishDirect,
   startRuntime,
   stubEngine,
@@ -188,10 +189,16 @@ describe('the machine record after an upgrade', () => {
 
   it('follows the completed result within recordDelay, not before it', async () => {
     const { storage, log } = loggedPuts()
+    // The record follows 297 ms after the result (the random moment pinned).
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.99)
+    onCleanup(async () => random.mockRestore())
     const relup = await startRuntime(storage, { engine: stubEngine(), recordDelay: 300 })
+    const atCompletion = new Promise<string[]>((resolve) =>
+      relup.once('upgrade:completed', () => resolve([...log])),
+    )
     await publishDirect(storage, await writeRelease(await tempDir(), 'v2'), { version: 'v2' })
     await waitForApplied(relup, 'v2')
-    expect(log.slice(-1)).toEqual(['result completed'])
+    expect((await atCompletion).slice(-1)).toEqual(['result completed'])
     await expect.poll(() => log.at(-1), { timeout: 2000 }).toBe('record v2')
     expect(log.filter((line) => line === 'record v2')).toHaveLength(1)
   })
@@ -206,10 +213,15 @@ describe('the machine record after an upgrade', () => {
 
   it('a stop before the record followed writes the stopped record, and nothing lands after it', async () => {
     const { storage, log } = loggedPuts()
+    // The record would follow 297 ms after the result: well after the stop below.
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.99)
+    onCleanup(async () => random.mockRestore())
     const relup = await startRuntime(storage, { engine: stubEngine(), recordDelay: 300 })
+    const stopped = new Promise<void>((resolve) =>
+      relup.once('upgrade:completed', () => resolve(relup.stop())),
+    )
     await publishDirect(storage, await writeRelease(await tempDir(), 'v2'), { version: 'v2' })
-    await waitForApplied(relup, 'v2')
-    await relup.stop()
+    await stopped
     await new Promise((resolve) => setTimeout(resolve, 500))
     expect(log.slice(-2)).toEqual(['result completed', 'record v2 stopped'])
     const record = await readDocument(storage, keys.machine('m1'), parseMachineRecord)
