@@ -151,7 +151,7 @@ export interface RelupOptions {
    * After a completed upgrade, `machines/<id>.json` follows the `completed` result at a random
    * moment within this many ms (default 2,000; 0: before the result, at once), so that a fleet
    * upgrading together does not double its burst of writes. The result is what a publisher waits
-   * for; `relup status` can show the old version for that long.
+   * for, and what `relup status` reads while the record has not followed.
    */
   recordDelay?: number | undefined
   /** How long the startup replay keeps trying to reach storage before giving up, ms (default 30,000). */

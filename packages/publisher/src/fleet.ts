@@ -10,6 +10,8 @@ import {
   type LockDocument,
   type MachineRecord,
   parseLock,
+  parseMachineResult,
+  type RelupKeys,
   readDocument,
   relupKeys,
   type Storage,
@@ -101,6 +103,10 @@ export async function readFleetStatus(options: {
     lockProblem = new LockUnreadableError(app, error.message).message
   }
   const records = await readMachineRecords(storage, keys)
+  const machines = records.map((machine) => ({
+    ...machine,
+    state: machineState(machine, pointer, options.now),
+  }))
   return {
     app,
     storage: storage.name,
@@ -109,7 +115,55 @@ export async function readFleetStatus(options: {
     expectedFingerprint: pointer ? fingerprint(pointer.baseRef, pointer.hot?.sourceRef ?? null) : null,
     lock,
     lockProblem,
-    machines: records.map((machine) => ({ ...machine, state: machineState(machine, pointer, options.now) })),
+    machines: await caughtUp(storage, keys, machines, pointer),
     otherBaseMachines: pointer ? splitByBase(records, pointer.baseRef, options.now).otherBases : [],
   }
+}
+
+/**
+ * A machine's record follows its `completed` result within the runtime's `recordDelay` (2 s by
+ * default): a machine that looks behind but has completed the pointer's upgrade since its record
+ * was written is shown as running it, so `relup status` right after `relup publish` agrees with
+ * the publish. One GET per machine that looks behind (none on a settled fleet).
+ */
+async function caughtUp(
+  storage: Storage,
+  keys: RelupKeys,
+  machines: FleetMachine[],
+  pointer: CurrentPointer | null,
+): Promise<FleetMachine[]> {
+  const hot = pointer?.hot ?? null
+  if (hot === null) return machines
+  return Promise.all(
+    machines.map(async (machine) => {
+      if (machine.state !== 'behind') return machine
+      const read = await readDocument(
+        storage,
+        keys.result(hot.upgradeId, machine.machineId),
+        parseMachineResult,
+      ).catch(() => null) // a result that cannot be read changes nothing: the record stands
+      if (read?.status !== 'ok') return machine
+      const result = read.document
+      const newer =
+        result.finishedAt !== null && Date.parse(result.finishedAt) > Date.parse(machine.updatedAt)
+      if (result.status !== 'completed' || !newer || result.baseRef !== machine.baseRef) return machine
+      const degraded = result.stats?.degraded === true
+      return {
+        ...machine,
+        version: hot.version,
+        upgradeId: hot.upgradeId,
+        hotRef: hot.sourceRef,
+        fingerprint: fingerprint(machine.baseRef, hot.sourceRef),
+        lastResult: {
+          upgradeId: hot.upgradeId,
+          version: hot.version,
+          status: 'completed',
+          at: result.finishedAt!,
+          error: null,
+          degraded,
+        },
+        state: degraded ? 'degraded' : 'current',
+      }
+    }),
+  )
 }
