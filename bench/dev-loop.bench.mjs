@@ -18,11 +18,10 @@ import { spawn } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { get } from 'node:http'
 import { createRequire } from 'node:module'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { percentile, printTable, round, writeResult } from './lib.mjs'
+import { freePort, percentile, printTable, round, writeResult } from './lib.mjs'
 
 const QUICK = process.argv.includes('--quick')
 const EDITS = QUICK ? 5 : 20
@@ -118,17 +117,6 @@ function openStream(port) {
     req.on('error', (error) => {
       stream.ended = true
       reject(error)
-    })
-  })
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
     })
   })
 }

@@ -1,5 +1,6 @@
 // Small helpers shared by the benchmarks: percentiles, a printed table, a JSON result file.
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -39,4 +40,16 @@ export function writeResult(name, data) {
   }
   writeFileSync(file, `${JSON.stringify({ name, env, ...data }, null, 2)}\n`)
   console.log(`\nwrote ${file}`)
+}
+
+/** A port free on the loopback address right now. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
 }

@@ -88,14 +88,18 @@ export class Reporter {
 
   /** The record that was to follow a result is dropped (a later one replaces it), or has landed. */
   async settle(): Promise<void> {
+    this.#dropFollow()
+    await this.#followWrite
+  }
+
+  #dropFollow(): void {
     if (this.#followTimer) clearTimeout(this.#followTimer)
     this.#followTimer = null
-    await this.#followWrite
   }
 
   /** The record after a completed result, at a random moment within `recordDelay`. */
   #followResult(fields: MachineRecordFields): void {
-    if (this.#followTimer) clearTimeout(this.#followTimer)
+    this.#dropFollow()
     this.#followTimer = setTimeout(() => {
       this.#followTimer = null
       const write = this.#writeRecord(fields)

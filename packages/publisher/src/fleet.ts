@@ -115,7 +115,7 @@ export async function readFleetStatus(options: {
     expectedFingerprint: pointer ? fingerprint(pointer.baseRef, pointer.hot?.sourceRef ?? null) : null,
     lock,
     lockProblem,
-    machines: await caughtUp(storage, keys, machines, pointer),
+    machines: await caughtUp(storage, keys, machines, pointer, options.now),
     otherBaseMachines: pointer ? splitByBase(records, pointer.baseRef, options.now).otherBases : [],
   }
 }
@@ -131,6 +131,7 @@ async function caughtUp(
   keys: RelupKeys,
   machines: FleetMachine[],
   pointer: CurrentPointer | null,
+  now: Date | undefined,
 ): Promise<FleetMachine[]> {
   const hot = pointer?.hot ?? null
   if (hot === null) return machines
@@ -143,12 +144,11 @@ async function caughtUp(
         parseMachineResult,
       ).catch(() => null) // a result that cannot be read changes nothing: the record stands
       if (read?.status !== 'ok') return machine
-      const result = read.document
-      const newer =
-        result.finishedAt !== null && Date.parse(result.finishedAt) > Date.parse(machine.updatedAt)
-      if (result.status !== 'completed' || !newer || result.baseRef !== machine.baseRef) return machine
-      const degraded = result.stats?.degraded === true
-      return {
+      const { status, finishedAt, baseRef, stats } = read.document
+      if (status !== 'completed' || finishedAt === null || baseRef !== machine.baseRef) return machine
+      if (Date.parse(finishedAt) <= Date.parse(machine.updatedAt)) return machine
+      // The record as the machine is about to write it.
+      const record: MachineRecord = {
         ...machine,
         version: hot.version,
         upgradeId: hot.upgradeId,
@@ -158,12 +158,12 @@ async function caughtUp(
           upgradeId: hot.upgradeId,
           version: hot.version,
           status: 'completed',
-          at: result.finishedAt!,
+          at: finishedAt,
           error: null,
-          degraded,
+          degraded: stats?.degraded === true,
         },
-        state: degraded ? 'degraded' : 'current',
       }
+      return { ...record, state: machineState(record, pointer, now) }
     }),
   )
 }
