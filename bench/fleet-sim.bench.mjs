@@ -1,7 +1,7 @@
 // Fleet simulation: 500 real relup runtimes (`Relup` from @relup/poller, a stand-in engine) in
-// 4 child processes, against the local S3 server (s3rver behind a counting HTTP proxy: the
-// request counts are what the server received) and against the filesystem storage (counted by
-// a wrapping Storage in each process), in three configurations side by side:
+// 4 child processes, against the local S3 server (s3rver, which counts the requests it received
+// in its own process) and against the filesystem storage (counted by a wrapping Storage in each
+// process), in three configurations side by side:
 //   poll 1 s (today's default, FlyDeploy's model) · poll 60 s, no notifier · Redis notifier
 //   (a real redis-server) + the default 60 s safety-net poll and 10 min heartbeat.
 // For each: publish (pointer moved) → every machine completed, p50/p99/max; idle storage
@@ -21,7 +21,6 @@ import { fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { Agent, createServer, request as httpRequest } from 'node:http'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -106,51 +105,9 @@ const redis = await startServer('redis')
 const s3 = await startS3rver()
 await s3.createBucket('fleet')
 
-// ---- the counting proxy in front of s3rver: what the server received, by request class -------
-const proxyCounts = { GET: 0, PUT: 0, LIST: 0, DELETE: 0, bytesOut: 0, inFlight: 0, peakInFlight: 0 }
-const upstream = new URL(s3.endpoint)
-const agent = new Agent({ keepAlive: true, maxSockets: 256 })
-function classify(method, url) {
-  if (method === 'DELETE') return 'DELETE'
-  if (method === 'PUT' || method === 'POST') return 'PUT'
-  const { pathname, searchParams } = new URL(url, 'http://proxy')
-  const isBucket = pathname.split('/').filter(Boolean).length <= 1
-  if (isBucket || searchParams.has('list-type')) return 'LIST'
-  return 'GET' // GET and HEAD of an object
-}
-const proxy = createServer((req, res) => {
-  proxyCounts[classify(req.method, req.url)]++
-  proxyCounts.inFlight++
-  proxyCounts.peakInFlight = Math.max(proxyCounts.peakInFlight, proxyCounts.inFlight)
-  let done = false
-  const finish = () => {
-    if (!done) proxyCounts.inFlight--
-    done = true
-  }
-  res.once('close', finish)
-  const forward = httpRequest(
-    {
-      host: upstream.hostname,
-      port: upstream.port,
-      method: req.method,
-      path: req.url,
-      headers: req.headers,
-      agent,
-    },
-    (answer) => {
-      res.writeHead(answer.statusCode, answer.headers)
-      answer.on('data', (chunk) => {
-        proxyCounts.bytesOut += chunk.length
-      })
-      answer.pipe(res)
-    },
-  )
-  forward.on('error', () => res.destroy())
-  req.pipe(forward)
-})
-proxy.keepAliveTimeout = 60_000
-await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve))
-const proxyEndpoint = `http://127.0.0.1:${proxy.address().port}`
+/** s3rver's own counts (requests by class, bytes out, peak concurrency, CPU): what the server received. */
+const serverStats = (options) => s3.stats(options)
+const served = (stats) => stats.requests.GET + stats.requests.PUT + stats.requests.LIST
 
 // ---- releases ---------------------------------------------------------------------------------
 let releaseCount = 0
@@ -165,7 +122,7 @@ async function hotDir(bigBytes = 0) {
 // ---- one pass: a fleet of MACHINES runtimes on one storage, one configuration -------------------
 function storageFor(kind) {
   if (kind === 'fs') return { kind, dir: join(work, 'bucket') }
-  return { kind, s3env: s3rverEnv({ ...s3, endpoint: proxyEndpoint }, 'fleet') }
+  return { kind, s3env: s3rverEnv(s3, 'fleet') }
 }
 
 /** The publisher's own storage: direct (its requests are not the fleet's). */
@@ -222,6 +179,7 @@ async function startFleet(kind, app, { pollInterval, heartbeatInterval, notify }
   await Promise.all(children.map((c) => c.ready))
   const startMs = Date.now() - started
   return {
+    kind,
     storage,
     events,
     startMs,
@@ -237,7 +195,10 @@ async function startFleet(kind, app, { pollInterval, heartbeatInterval, notify }
       return all.reduce((sum, { cpuMs }) => sum + cpuMs, 0)
     },
     async counts() {
-      if (kind === 's3') return { GET: proxyCounts.GET, PUT: proxyCounts.PUT, LIST: proxyCounts.LIST }
+      if (kind === 's3') {
+        const { requests } = await serverStats()
+        return { GET: requests.GET, PUT: requests.PUT, LIST: requests.LIST }
+      }
       const all = await Promise.all(
         children.map((c) => {
           const answer = c.next('counts')
@@ -294,8 +255,7 @@ async function pickup(fleet, app, { notifier, bigBytes = 0, timeoutMs, compressi
   const dir = await hotDir(bigBytes)
   const version = `r${releaseCount}`
   const cpuBefore = await fleet.cpuMs()
-  const served = () => proxyCounts.GET + proxyCounts.PUT + proxyCounts.LIST
-  const servedBefore = served()
+  const serverBefore = fleet.kind === 's3' ? await serverStats() : undefined
   let movedAt = 0
   await publish({
     storage: fleet.storage,
@@ -316,8 +276,9 @@ async function pickup(fleet, app, { notifier, bigBytes = 0, timeoutMs, compressi
   const of = (type) => fleet.events.filter((e) => e.version === version && e.type === type)
   while (of('completed').length < MACHINES && Date.now() < deadline)
     await new Promise((resolve) => setTimeout(resolve, 20))
-  // What the S3 server answered from the publish to the last completed result (its throughput here).
-  const serverRequests = served() - servedBefore
+  // What the S3 server answered from the publish to the last completed result (its throughput
+  // here), and the CPU it used meanwhile: near one core means the single-threaded server is the bound.
+  const serverAfter = serverBefore ? await serverStats() : undefined
   const startedAt = new Map(of('started').map((e) => [e.machineId, e.at]))
   const done = of('completed')
   const began = (e) => startedAt.get(e.machineId) ?? e.at
@@ -332,9 +293,13 @@ async function pickup(fleet, app, { notifier, bigBytes = 0, timeoutMs, compressi
   await gc({ storage: fleet.storage, app })
   const gcMs = performance.now() - gcStarted
   const lastAt = Math.max(...done.map((e) => e.at))
+  const realTime = compression === 1 && serverAfter !== undefined
+  // The publisher's own requests (its upload and compare-and-swap, about ten) count here too.
+  const window = (lastAt - movedAt) / 1000
   return {
     gcMs,
-    serverRate: compression === 1 && serverRequests > 0 ? serverRequests / ((lastAt - movedAt) / 1000) : null,
+    serverRate: realTime ? (served(serverAfter) - served(serverBefore)) / window : null,
+    serverCpu: realTime ? (serverAfter.cpuMs - serverBefore.cpuMs) / 1000 / window : null,
     times,
     completed: done.length,
     startedP99: percentile(starts, 99),
@@ -404,11 +369,11 @@ try {
       await new Promise((resolve) => setTimeout(resolve, 1_000))
       const pick = await pickup(fleet, app, { notifier, timeoutMs: 60_000 })
       if (artifact) {
-        const bytesBefore = proxyCounts.bytesOut
-        proxyCounts.peakInFlight = 0
+        const before = kind === 's3' ? await serverStats({ resetPeak: true }) : undefined
         const countsBefore = await fleet.counts()
         const big = await pickup(fleet, app, { notifier, bigBytes: BIG_ARTIFACT_BYTES, timeoutMs: 300_000 })
         const countsAfter = await fleet.counts()
+        const after = kind === 's3' ? await serverStats() : undefined
         bigRows.push({
           storage: label,
           machines: MACHINES,
@@ -417,9 +382,8 @@ try {
           'p50 s': round(percentile(big.times, 50) / 1000, 2),
           'all completed s': round(Math.max(...big.times) / 1000, 2),
           'requests GET/PUT': `${countsAfter.GET - countsBefore.GET}/${countsAfter.PUT - countsBefore.PUT}`,
-          'MiB served':
-            kind === 's3' ? round((proxyCounts.bytesOut - bytesBefore) / 2 ** 20, 0) : '(page cache)',
-          'peak concurrent requests': kind === 's3' ? proxyCounts.peakInFlight : '',
+          'MiB served': after ? round((after.bytesOut - before.bytesOut) / 2 ** 20, 0) : '(page cache)',
+          'peak concurrent requests': after ? after.peakConcurrent : '',
         })
       }
       await fleet.stop()
@@ -446,8 +410,6 @@ try {
   }
 } finally {
   clearInterval(keepAlive)
-  proxy.close()
-  agent.destroy()
   await s3.stop()
   await redis.stop()
   await rm(work, { recursive: true, force: true, maxRetries: 5 })
@@ -472,6 +434,7 @@ function row(storage, config, pick, rates, how) {
     'CPU ms/apply': round(pick.cpuPerApply, 1),
     'gc after s': round(pick.gcMs / 1000, 2),
     'S3 req/s': pick.serverRate === null ? '' : round(pick.serverRate, 0),
+    's3rver CPU': pick.serverCpu === null ? '' : `${round(pick.serverCpu * 100, 0)} %`,
     'GET/h': round(rates.GET, 1),
     'PUT/h': round(rates.PUT, 1),
     'LIST/h': round(rates.LIST, 1),
@@ -497,11 +460,11 @@ console.log(
 )
 for (const key of ['s3-standard', 'r2', 'tigris']) console.log(`  ${PRICES[key].source}`)
 console.log(
-  'counts: s3rver rows count what the server received (a counting proxy in front of it); fs rows count every Storage call in the machine processes.\n' +
+  'counts: s3rver rows count what the server received (counted inside its process); fs rows count every Storage call in the machine processes.\n' +
     `time compression: "×N" rows ran every interval N× shorter (poll 60 s ×${POLL60_COMPRESSION}: idle over ${POLL60_WINDOW_MS / 1000} s = ${Math.round((POLL60_WINDOW_MS * POLL60_COMPRESSION) / 60_000)} min of fleet time; notifier ×${NOTIFY_COMPRESSION}: ${NOTIFY_WINDOW_MS / 1000} s = ${Math.round((NOTIFY_WINDOW_MS * NOTIFY_COMPRESSION) / 60_000)} min) and were scaled back; the poll-60 s pickup is, per machine, (pointer moved → upgrade started) ×${POLL60_COMPRESSION} + (started → completed).\n` +
     `poll 1 s: idle over ${POLL1_WINDOW_MS / 1000} s in real time, its 60 s heartbeat run at ${60 / HEARTBEAT_1S_FACTOR} s so that a whole period fits (PUTs scaled ÷${HEARTBEAT_1S_FACTOR}).\n` +
     'the notifier pickup ran in real time with the real defaults (60 s safety-net poll, 10 min heartbeat): only the notice explains a pickup within seconds.\n' +
-    "pickup: pointer moved → the machine's completed result written (what relup publish waits for). started p99: pointer moved → the machine read it and started the upgrade (the notice, or the wait for the next poll); swapped p99 (real-time rows): → the stand-in engine swapped, the new code running. apply p50: started → completed (artifact fetched, verified and extracted, stand-in swap, local marker, completed result; a pending result only for a download past 2 s), all machines at once. CPU ms/apply: the machine processes' CPU per machine from the publish until the machine records (which follow the results within 2 s) have landed. gc after: the publish's retention pass (reads every machine record), run once the pickup was measured. S3 req/s (real-time s3rver rows): the requests s3rver answered from the publish to the last completed result, per second: each upgrade takes 3 per machine (the pointer, the artifact, the result; the record follows), so at this rate the server alone bounds the pickup.",
+    "pickup: pointer moved → the machine's completed result written (what relup publish waits for). started p99: pointer moved → the machine read it and started the upgrade (the notice, or the wait for the next poll); swapped p99 (real-time rows): → the stand-in engine swapped, the new code running. apply p50: started → completed (artifact fetched, verified and extracted, stand-in swap, local marker, completed result; a pending result only for a download past 2 s), all machines at once. CPU ms/apply: the machine processes' CPU per machine from the publish until the machine records (which follow the results within 2 s) have landed. gc after: the publish's retention pass (reads every machine record), run once the pickup was measured. S3 req/s (real-time s3rver rows): the requests s3rver answered from the publish to the last completed result, per second: each upgrade takes 3 per machine (the pointer, the artifact, the result; the record follows), so at this rate the server alone bounds the pickup. s3rver CPU: the CPU the server process used over that window, per second of it (s3rver is one Node process: near 100 % it is saturated, and the pickup waits on it).",
 )
 const notifyRows = rows.filter((r) => r.config.startsWith('redis'))
 const goals = notifyRows.map((r) => ({

@@ -6,7 +6,7 @@ export {
   type MachineBehaviour,
 } from './fakeFleet.js'
 export { notice, notifierSuite, until } from './notifierSuite.js'
-export { type S3rverOptions, type S3rverServer, s3rverEnv, startS3rver } from './s3rver.js'
+export { type S3rverOptions, type S3rverServer, type S3rverStats, s3rverEnv, startS3rver } from './s3rver.js'
 export {
   freePort,
   type MessageServer,

@@ -24,8 +24,27 @@ export interface S3rverServer {
   createBucket(name: string): Promise<void>
   /** Requests the server has received so far (for benchmarks). */
   requests(): number
+  /**
+   * What the server has received and spent so far, counted inside its process: requests by
+   * class, response bytes, peak concurrency, its CPU. `resetPeak` starts a new peak from now.
+   */
+  stats(options?: { resetPeak?: boolean }): Promise<S3rverStats>
   /** Stop the server, kill its process and remove its files (idempotent). */
   stop(): Promise<void>
+}
+
+export interface S3rverStats {
+  /**
+   * Requests received, by the class a bucket bills them as: `GET` (GET and HEAD of an object),
+   * `PUT` (PUT and POST), `LIST` (a GET of the bucket: listings), `DELETE`.
+   */
+  requests: { GET: number; PUT: number; LIST: number; DELETE: number }
+  /** Response body bytes sent. */
+  bytesOut: number
+  /** The most requests in progress at once (since the start, or the last `resetPeak`). */
+  peakConcurrent: number
+  /** CPU the server process has used, user and system, in ms. */
+  cpuMs: number
 }
 
 const SERVER_SCRIPT = fileURLToPath(new URL('../server/s3rverProcess.cjs', import.meta.url))
@@ -35,7 +54,7 @@ type ChildMessage =
   | { type: 'ready'; port: number; root: string }
   | { type: 'failed'; error: string }
   | { type: 'request' }
-  | { type: 'done'; id: number; error?: string }
+  | { type: 'done'; id: number; error?: string; value?: unknown }
 
 /**
  * Start s3rver (a real S3-compatible server) on a free loopback port, in a child process that
@@ -66,7 +85,7 @@ export async function startS3rver(options: S3rverOptions = {}): Promise<S3rverSe
   let requestCount = 0
   let nextId = 0
   let pending = 0
-  const waiting = new Map<number, { resolve: () => void; reject: (error: Error) => void }>()
+  const waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>()
 
   // The IPC channel must not keep the parent alive on its own (a test that forgets stop() must
   // still end), except while the parent waits for an answer.
@@ -112,7 +131,7 @@ export async function startS3rver(options: S3rverOptions = {}): Promise<S3rverSe
           const entry = waiting.get(message.id)
           waiting.delete(message.id)
           if (message.error) entry?.reject(new Error(message.error))
-          else entry?.resolve()
+          else entry?.resolve(message.value)
           break
         }
       }
@@ -130,6 +149,21 @@ export async function startS3rver(options: S3rverOptions = {}): Promise<S3rverSe
   child.unref()
   child.channel?.unref()
 
+  /** Send `message` to the server process and wait for its answer. */
+  async function ask(message: { type: string; [field: string]: unknown }): Promise<unknown> {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error('s3rver is not running')
+    const id = ++nextId
+    holdChannel(true)
+    try {
+      return await new Promise((resolve, reject) => {
+        waiting.set(id, { resolve, reject })
+        child.send({ ...message, id })
+      })
+    } finally {
+      holdChannel(false)
+    }
+  }
+
   let stopping: Promise<void> | undefined
   return {
     endpoint: `http://127.0.0.1:${port}`,
@@ -140,20 +174,13 @@ export async function startS3rver(options: S3rverOptions = {}): Promise<S3rverSe
 
     async createBucket(name: string) {
       if (!BUCKET_NAME.test(name)) throw new Error(`invalid bucket name ${JSON.stringify(name)}`)
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error('s3rver is not running')
-      const id = ++nextId
-      holdChannel(true)
-      try {
-        await new Promise<void>((resolve, reject) => {
-          waiting.set(id, { resolve, reject })
-          child.send({ type: 'create-bucket', id, name })
-        })
-      } finally {
-        holdChannel(false)
-      }
+      await ask({ type: 'create-bucket', name })
     },
 
     requests: () => requestCount,
+
+    stats: (statsOptions = {}) =>
+      ask({ type: 'stats', resetPeak: statsOptions.resetPeak === true }) as Promise<S3rverStats>,
 
     stop() {
       stopping ??= (async () => {

@@ -62,6 +62,35 @@ describe('startS3rver', () => {
     expect(server.requests() - before).toBe(2)
   })
 
+  it('counts what it received by request class, the bytes it sent, its peak concurrency and CPU', async () => {
+    const url = await freshBucket()
+    const before = await server.stats({ resetPeak: true })
+    const body = 'x'.repeat(10_000)
+    await put(url('big'), body)
+    // Three object reads at once: GET, GET and HEAD (a HEAD sends no body).
+    const reads = await Promise.all([
+      fetch(url('big')).then((r) => r.text()),
+      fetch(url('big')).then((r) => r.text()),
+      fetch(url('big'), { method: 'HEAD' }).then((r) => r.text()),
+    ])
+    expect(reads).toEqual([body, body, ''])
+    expect((await fetch(`${url()}?list-type=2`)).status).toBe(200)
+    expect((await fetch(url('big'), { method: 'DELETE' })).status).toBe(204)
+    const after = await server.stats()
+    expect({
+      GET: after.requests.GET - before.requests.GET,
+      PUT: after.requests.PUT - before.requests.PUT,
+      LIST: after.requests.LIST - before.requests.LIST,
+      DELETE: after.requests.DELETE - before.requests.DELETE,
+    }).toEqual({ GET: 3, PUT: 1, LIST: 1, DELETE: 1 })
+    // Two bodies of 10,000 bytes, plus the listing's XML and the small answers.
+    expect(after.bytesOut - before.bytesOut).toBeGreaterThanOrEqual(20_000)
+    expect(after.bytesOut - before.bytesOut).toBeLessThan(25_000)
+    expect(after.peakConcurrent).toBeGreaterThanOrEqual(1)
+    expect(after.peakConcurrent).toBeLessThanOrEqual(3)
+    expect(after.cpuMs).toBeGreaterThan(before.cpuMs)
+  })
+
   it('answers a conditional GET on the current etag with 304', async () => {
     const url = await freshBucket()
     const etag = (await put(url('doc'), 'x')).headers.get('etag')!
