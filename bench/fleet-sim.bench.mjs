@@ -300,6 +300,9 @@ async function pickup(fleet, app, { notifier, bigBytes = 0, timeoutMs, compressi
     gcMs,
     serverRate: realTime ? (served(serverAfter) - served(serverBefore)) / window : null,
     serverCpu: realTime ? (serverAfter.cpuMs - serverBefore.cpuMs) / 1000 / window : null,
+    serverCpuPerRequest: realTime
+      ? (serverAfter.cpuMs - serverBefore.cpuMs) / (served(serverAfter) - served(serverBefore))
+      : null,
     times,
     completed: done.length,
     startedP99: percentile(starts, 99),
@@ -435,6 +438,7 @@ function row(storage, config, pick, rates, how) {
     'gc after s': round(pick.gcMs / 1000, 2),
     'S3 req/s': pick.serverRate === null ? '' : round(pick.serverRate, 0),
     's3rver CPU': pick.serverCpu === null ? '' : `${round(pick.serverCpu * 100, 0)} %`,
+    'CPU ms/req': pick.serverCpuPerRequest === null ? '' : round(pick.serverCpuPerRequest, 2),
     'GET/h': round(rates.GET, 1),
     'PUT/h': round(rates.PUT, 1),
     'LIST/h': round(rates.LIST, 1),
@@ -464,7 +468,7 @@ console.log(
     `time compression: "×N" rows ran every interval N× shorter (poll 60 s ×${POLL60_COMPRESSION}: idle over ${POLL60_WINDOW_MS / 1000} s = ${Math.round((POLL60_WINDOW_MS * POLL60_COMPRESSION) / 60_000)} min of fleet time; notifier ×${NOTIFY_COMPRESSION}: ${NOTIFY_WINDOW_MS / 1000} s = ${Math.round((NOTIFY_WINDOW_MS * NOTIFY_COMPRESSION) / 60_000)} min) and were scaled back; the poll-60 s pickup is, per machine, (pointer moved → upgrade started) ×${POLL60_COMPRESSION} + (started → completed).\n` +
     `poll 1 s: idle over ${POLL1_WINDOW_MS / 1000} s in real time, its 60 s heartbeat run at ${60 / HEARTBEAT_1S_FACTOR} s so that a whole period fits (PUTs scaled ÷${HEARTBEAT_1S_FACTOR}).\n` +
     'the notifier pickup ran in real time with the real defaults (60 s safety-net poll, 10 min heartbeat): only the notice explains a pickup within seconds.\n' +
-    "pickup: pointer moved → the machine's completed result written (what relup publish waits for). started p99: pointer moved → the machine read it and started the upgrade (the notice, or the wait for the next poll); swapped p99 (real-time rows): → the stand-in engine swapped, the new code running. apply p50: started → completed (artifact fetched, verified and extracted, stand-in swap, local marker, completed result; a pending result only for a download past 2 s), all machines at once. CPU ms/apply: the machine processes' CPU per machine from the publish until the machine records (which follow the results within 2 s) have landed. gc after: the publish's retention pass (reads every machine record), run once the pickup was measured. S3 req/s (real-time s3rver rows): the requests s3rver answered from the publish to the last completed result, per second: each upgrade takes 3 per machine (the pointer, the artifact, the result; the record follows), so at this rate the server alone bounds the pickup. s3rver CPU: the CPU the server process used over that window, per second of it (s3rver is one Node process: near 100 % it is saturated, and the pickup waits on it).",
+    "pickup: pointer moved → the machine's completed result written (what relup publish waits for). started p99: pointer moved → the machine read it and started the upgrade (the notice, or the wait for the next poll); swapped p99 (real-time rows): → the stand-in engine swapped, the new code running. apply p50: started → completed (artifact fetched, verified and extracted, stand-in swap, local marker, completed result; a pending result only for a download past 2 s), all machines at once. CPU ms/apply: the machine processes' CPU per machine from the publish until the machine records (which follow the results within 2 s) have landed. gc after: the publish's retention pass (reads every machine record), run once the pickup was measured. S3 req/s (real-time s3rver rows): the requests s3rver answered from the publish to the last completed result, per second: each upgrade takes 3 per machine (the pointer, the artifact, the result; the record follows), so at this rate the server alone bounds the pickup. s3rver CPU: the CPU the server process used over that window, per second of it, and per request answered (CPU ms/req). s3rver is one Node process: the machines × 3 requests × that cost is CPU the server must spend on one core before the last machine completes (the goals table's server floor).",
 )
 const notifyRows = rows.filter((r) => r.config.startsWith('redis'))
 const goals = notifyRows.map((r) => ({
@@ -472,6 +476,8 @@ const goals = notifyRows.map((r) => ({
   'pickup p99 <= 1 s': r['p99 s'] <= 1 ? `yes (${r['p99 s']} s)` : `NO (${r['p99 s']} s)`,
   'notice → started p99': `${r['started p99 s']} s`,
   'swapped p99': `${r['swapped p99 s']} s`,
+  // One core's worth of server work the pickup cannot beat: 3 requests per machine at the measured cost.
+  'server floor': r['CPU ms/req'] === '' ? '' : `${round((MACHINES * 3 * r['CPU ms/req']) / 1000, 2)} s`,
   'idle <= 72/machine-hour': r['total/h'] <= 72 ? `yes (${r['total/h']})` : `NO (${r['total/h']})`,
 }))
 printTable(goals, 'Goals (Redis notifier + default safety net)')
