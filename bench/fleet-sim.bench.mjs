@@ -105,8 +105,6 @@ const redis = await startServer('redis')
 const s3 = await startS3rver()
 await s3.createBucket('fleet')
 
-/** s3rver's own counts (requests by class, bytes out, peak concurrency, CPU): what the server received. */
-const serverStats = (options) => s3.stats(options)
 const served = (stats) => stats.requests.GET + stats.requests.PUT + stats.requests.LIST
 
 // ---- releases ---------------------------------------------------------------------------------
@@ -196,7 +194,7 @@ async function startFleet(kind, app, { pollInterval, heartbeatInterval, notify }
     },
     async counts() {
       if (kind === 's3') {
-        const { requests } = await serverStats()
+        const { requests } = await s3.stats()
         return { GET: requests.GET, PUT: requests.PUT, LIST: requests.LIST }
       }
       const all = await Promise.all(
@@ -255,7 +253,7 @@ async function pickup(fleet, app, { notifier, bigBytes = 0, timeoutMs, compressi
   const dir = await hotDir(bigBytes)
   const version = `r${releaseCount}`
   const cpuBefore = await fleet.cpuMs()
-  const serverBefore = fleet.kind === 's3' ? await serverStats() : undefined
+  const serverBefore = fleet.kind === 's3' ? await s3.stats() : undefined
   let movedAt = 0
   await publish({
     storage: fleet.storage,
@@ -278,7 +276,7 @@ async function pickup(fleet, app, { notifier, bigBytes = 0, timeoutMs, compressi
     await new Promise((resolve) => setTimeout(resolve, 20))
   // What the S3 server answered from the publish to the last completed result (its throughput
   // here), and the CPU it used meanwhile: near one core means the single-threaded server is the bound.
-  const serverAfter = serverBefore ? await serverStats() : undefined
+  const serverAfter = serverBefore ? await s3.stats() : undefined
   const startedAt = new Map(of('started').map((e) => [e.machineId, e.at]))
   const done = of('completed')
   const began = (e) => startedAt.get(e.machineId) ?? e.at
@@ -296,13 +294,13 @@ async function pickup(fleet, app, { notifier, bigBytes = 0, timeoutMs, compressi
   const realTime = compression === 1 && serverAfter !== undefined
   // The publisher's own requests (its upload and compare-and-swap, about ten) count here too.
   const window = (lastAt - movedAt) / 1000
+  const requests = realTime ? served(serverAfter) - served(serverBefore) : 0
+  const serverCpuMs = realTime ? serverAfter.cpuMs - serverBefore.cpuMs : 0
   return {
     gcMs,
-    serverRate: realTime ? (served(serverAfter) - served(serverBefore)) / window : null,
-    serverCpu: realTime ? (serverAfter.cpuMs - serverBefore.cpuMs) / 1000 / window : null,
-    serverCpuPerRequest: realTime
-      ? (serverAfter.cpuMs - serverBefore.cpuMs) / (served(serverAfter) - served(serverBefore))
-      : null,
+    serverRate: realTime ? requests / window : null,
+    serverCpu: realTime ? serverCpuMs / 1000 / window : null,
+    serverCpuPerRequest: realTime ? serverCpuMs / requests : null,
     times,
     completed: done.length,
     startedP99: percentile(starts, 99),
@@ -372,11 +370,11 @@ try {
       await new Promise((resolve) => setTimeout(resolve, 1_000))
       const pick = await pickup(fleet, app, { notifier, timeoutMs: 60_000 })
       if (artifact) {
-        const before = kind === 's3' ? await serverStats({ resetPeak: true }) : undefined
+        const before = kind === 's3' ? await s3.stats({ resetPeak: true }) : undefined
         const countsBefore = await fleet.counts()
         const big = await pickup(fleet, app, { notifier, bigBytes: BIG_ARTIFACT_BYTES, timeoutMs: 300_000 })
         const countsAfter = await fleet.counts()
-        const after = kind === 's3' ? await serverStats() : undefined
+        const after = kind === 's3' ? await s3.stats() : undefined
         bigRows.push({
           storage: label,
           machines: MACHINES,

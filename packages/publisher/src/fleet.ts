@@ -16,6 +16,7 @@ import {
   relupKeys,
   type Storage,
 } from '@relup/core'
+import { mapConcurrently } from './concurrently.js'
 import { LockUnreadableError } from './errors.js'
 import { type OtherBaseMachine, readMachineRecords, splitByBase } from './machines.js'
 import { readPointerState } from './pointer.js'
@@ -120,6 +121,9 @@ export async function readFleetStatus(options: {
   }
 }
 
+/** Result reads in flight at once (a fleet of 1,000 that has just been published to looks behind). */
+const RESULT_READS = 16
+
 /**
  * A machine's record follows its `completed` result within the runtime's `recordDelay` (2 s by
  * default): a machine that looks behind but has completed the pointer's upgrade since its record
@@ -135,35 +139,33 @@ async function caughtUp(
 ): Promise<FleetMachine[]> {
   const hot = pointer?.hot ?? null
   if (hot === null) return machines
-  return Promise.all(
-    machines.map(async (machine) => {
-      if (machine.state !== 'behind') return machine
-      const read = await readDocument(
-        storage,
-        keys.result(hot.upgradeId, machine.machineId),
-        parseMachineResult,
-      ).catch(() => null) // a result that cannot be read changes nothing: the record stands
-      if (read?.status !== 'ok') return machine
-      const { status, finishedAt, baseRef, stats } = read.document
-      if (status !== 'completed' || finishedAt === null || baseRef !== machine.baseRef) return machine
-      if (Date.parse(finishedAt) <= Date.parse(machine.updatedAt)) return machine
-      // The record as the machine is about to write it.
-      const record: MachineRecord = {
-        ...machine,
-        version: hot.version,
+  return mapConcurrently(machines, RESULT_READS, async (machine) => {
+    if (machine.state !== 'behind') return machine
+    const read = await readDocument(
+      storage,
+      keys.result(hot.upgradeId, machine.machineId),
+      parseMachineResult,
+    ).catch(() => null) // a result that cannot be read changes nothing: the record stands
+    if (read?.status !== 'ok') return machine
+    const { status, finishedAt, baseRef, stats } = read.document
+    if (status !== 'completed' || finishedAt === null || baseRef !== machine.baseRef) return machine
+    if (Date.parse(finishedAt) <= Date.parse(machine.updatedAt)) return machine
+    // The record as the machine is about to write it.
+    const record: MachineRecord = {
+      ...machine,
+      version: hot.version,
+      upgradeId: hot.upgradeId,
+      hotRef: hot.sourceRef,
+      fingerprint: fingerprint(machine.baseRef, hot.sourceRef),
+      lastResult: {
         upgradeId: hot.upgradeId,
-        hotRef: hot.sourceRef,
-        fingerprint: fingerprint(machine.baseRef, hot.sourceRef),
-        lastResult: {
-          upgradeId: hot.upgradeId,
-          version: hot.version,
-          status: 'completed',
-          at: finishedAt,
-          error: null,
-          degraded: stats?.degraded === true,
-        },
-      }
-      return { ...record, state: machineState(record, pointer, now) }
-    }),
-  )
+        version: hot.version,
+        status: 'completed',
+        at: finishedAt,
+        error: null,
+        degraded: stats?.degraded === true,
+      },
+    }
+    return { ...record, state: machineState(record, pointer, now) }
+  })
 }

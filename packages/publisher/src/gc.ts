@@ -33,6 +33,7 @@ import {
   type Storage,
   writeDocument,
 } from '@relup/core'
+import { mapConcurrently } from './concurrently.js'
 import { requireCapabilities } from './deploy.js'
 import { ArtifactGoneError, LockHeldError } from './errors.js'
 import { acquireLock, releaseLock, verifyLock } from './lock.js'
@@ -255,14 +256,7 @@ async function plan(storage: Storage, keys: RelupKeys, options: GcOptions, now: 
 }
 
 async function deleteAll(storage: Storage, keysToDelete: string[]): Promise<void> {
-  let next = 0
-  const worker = async () => {
-    while (next < keysToDelete.length) {
-      const key = keysToDelete[next++]!
-      await storage.delete(key)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, keysToDelete.length) }, worker))
+  await mapConcurrently(keysToDelete, DELETE_CONCURRENCY, (key) => storage.delete(key))
 }
 
 /**
