@@ -194,6 +194,20 @@ printTable(
     },
     { metric: '  reconnected', ...cell((r) => r.longLived.reconnected) },
     {
+      metric: 'old process drained in (median ms); idle connections handed over',
+      ...cell((r) =>
+        r.deploys.every((d) => d.drainMs !== undefined)
+          ? `${round(
+              percentile(
+                r.deploys.map((d) => d.drainMs),
+                50,
+              ),
+              1,
+            )}; ${r.deploys.reduce((n, d) => n + d.handedOver, 0)}`
+          : '-',
+      ),
+    },
+    {
       metric: 'in-memory counter kept',
       ...cell((r) =>
         r.counterKept === DEPLOYS ? `yes ${DEPLOYS}/${DEPLOYS}` : `no (kept ${r.counterKept}/${DEPLOYS})`,

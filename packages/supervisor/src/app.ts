@@ -4,14 +4,16 @@
  * `server.listen(port)` when there is none: the same code runs both ways. When the supervisor
  * replaces this process, the drain begins: the servers stop accepting (the socket stays open in
  * the supervisor and in the new process), responses already running finish with
- * `Connection: close`, idle keep-alive connections are closed, `onDrain` listeners tell
- * long-lived clients to reconnect, the `handOff` state goes to the new process, and the process
- * exits once every connection is gone (or the supervisor kills it at its drain timeout).
+ * `Connection: close`, idle keep-alive connections move to the new process (on a stop, or to a
+ * process that cannot take them, they are closed), `onDrain` listeners tell long-lived clients to
+ * reconnect, the `handOff` state goes to the new process, and the process exits once every
+ * connection is gone (or the supervisor kills it at its drain timeout).
  */
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http'
-import { Server as NetServer, type Server, type Socket } from 'node:net'
+import { Server as NetServer, Socket as NetSocket, type Server, type Socket } from 'node:net'
+import { Server as TlsServer } from 'node:tls'
 import { HandoffNotPlainError, NoSupervisedSocketError } from './errors.js'
-import { sweepIdle, type TrackedConnection } from './idleSweep.js'
+import { canHandOver, sweepIdle, type TrackedConnection } from './idleSweep.js'
 import { assertPlain } from './plain.js'
 import {
   type AppMessage,
@@ -22,7 +24,10 @@ import {
   type SupervisorMessage,
 } from './protocol.js'
 
-/** A keep-alive connection idle this long during a drain is closed, at the second look (idleSweep.ts); a busier one gets `Connection: close`. */
+/**
+ * With no successor to take it (a stop), a keep-alive connection idle this long during a drain is
+ * closed, at the second look (idleSweep.ts); a busier one gets `Connection: close`.
+ */
 const IDLE_GRACE_MS = 500
 const SWEEP_EVERY_MS = 100
 /** With a connection that never ends, the handoff goes this long before the supervisor's kill. */
@@ -70,7 +75,7 @@ export async function listen(server: Server, port: number, options: ListenOption
     })
     return
   }
-  track(state, server)
+  track(state, server, port)
   const handle = await state.socketFor(port)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -84,7 +89,7 @@ export async function listen(server: Server, port: number, options: ListenOption
 
 /** Tell the supervisor this process is ready for traffic (`listen` does it unless `ready: false`). */
 export function ready(): void {
-  connect()?.send({ relup: 'ready' })
+  connect()?.send({ relup: 'ready', adopts: true })
 }
 
 /**
@@ -127,11 +132,22 @@ export function onHandoff(listener: (data: PlainData, from: Predecessor) => void
 
 // ---- the connection to the supervisor (one per process, made on first use) ---------------------
 
+/** A connected socket's native handle (net's `_handle`): what crosses to the successor. */
+interface NativeHandle {
+  readStop(): number
+  close(): void
+}
+
 interface Connection {
-  send(message: AppMessage, sent?: () => void): void
+  send(message: AppMessage, sent?: (error: Error | null) => void, handle?: NativeHandle): void
   socketFor(port: number): Promise<unknown>
   servers: Set<Server>
+  /** The supervisor's port each server listens on (as the app asked for it). */
+  ports: Map<Server, number>
   sockets: Map<Socket, TrackedConnection>
+  /** Connections the predecessor handed over: net does not count them, so the drain waits for them itself. */
+  adopted: Set<Socket>
+  adoptedGone: (() => void) | null
   responses: Set<ServerResponse>
   /** Responses under way when the drain began, with their headers sent: their connection ends with them. */
   closeAfter: WeakSet<ServerResponse>
@@ -140,6 +156,9 @@ interface Connection {
   provider: (() => PlainData | Promise<PlainData>) | null
   received: { data: PlainData; from: Predecessor } | null
   draining: boolean
+  /** Set by a cutover's drain when the successor adopts connections: idle ones move to it instead of closing. */
+  handOver: boolean
+  handedOver: number
 }
 
 let connection: Connection | null | undefined
@@ -153,8 +172,8 @@ function connect(): Connection | null {
   const pending = new Map<number, { resolve(handle: unknown): void; reject(error: Error): void }>()
   let nextId = 1
   const state: Connection = {
-    send(message, sent) {
-      process.send?.(message, undefined, {}, () => sent?.())
+    send(message, sent, handle) {
+      process.send?.(message, handle as never, {}, (error: Error | null) => sent?.(error))
     },
     socketFor(port) {
       const id = nextId++
@@ -164,7 +183,10 @@ function connect(): Connection | null {
       })
     },
     servers: new Set(),
+    ports: new Map(),
     sockets: new Map(),
+    adopted: new Set(),
+    adoptedGone: null,
     responses: new Set(),
     closeAfter: new WeakSet(),
     drainListeners: new Set(),
@@ -172,6 +194,8 @@ function connect(): Connection | null {
     provider: null,
     received: null,
     draining: false,
+    handOver: false,
+    handedOver: 0,
   }
   process.on('message', (message: unknown, handle: unknown) => {
     if (!isRelupMessage<SupervisorMessage>(message)) return
@@ -185,7 +209,11 @@ function connect(): Connection | null {
         pending.delete(message.id)
         return
       case 'drain':
+        state.handOver = message.handOver === true
         void drain(state, { reason: message.reason, deadline: message.deadline })
+        return
+      case 'connection':
+        adopt(state, message.port, handle as NativeHandle | undefined)
         return
       case 'handoff':
         if (state.received) return
@@ -201,11 +229,22 @@ function connect(): Connection | null {
 }
 
 /** Follow the server's connections, so that a drain can tell idle keep-alive ones from busy ones. */
-function track(state: Connection, server: Server): void {
+function track(state: Connection, server: Server, port: number): void {
   state.servers.add(server)
+  state.ports.set(server, port)
+  // A TLS session lives in this process: its connections cannot move to another one.
+  const movable = !(server instanceof TlsServer)
   server.on('connection', (socket: Socket) => {
-    state.sockets.set(socket, { busy: 0, idleSince: Date.now() })
+    state.sockets.set(socket, {
+      busy: 0,
+      idleSince: Date.now(),
+      bytesAtIdle: socket.bytesRead,
+      port,
+      movable,
+    })
     socket.once('close', () => state.sockets.delete(socket))
+    // One the predecessor handed over after this process began draining itself.
+    if (state.draining) handOverLater(state, socket)
   })
   const http = server as HttpServer
   // A WebSocket leaves HTTP: the app owns it from here, and onDrain is how it ends.
@@ -220,12 +259,74 @@ function track(state: Connection, server: Server): void {
       if (tracked) {
         tracked.busy--
         tracked.idleSince = Date.now()
+        tracked.bytesAtIdle = request.socket.bytesRead
       }
       // Its headers went out before the drain, without `Connection: close` (an SSE stream the app
-      // ended in onDrain): a client reusing the connection would reach this process again.
+      // ended in onDrain), and nobody takes the connection over: a client reusing it would reach
+      // this process again.
       if (state.closeAfter.has(response)) request.socket.end()
+      // Its client may send the next request on it at once: the successor answers that one.
+      else if (state.draining) handOverLater(state, request.socket)
     })
   })
+}
+
+/** After the response's own bookkeeping (and whatever the event loop reads meanwhile). */
+function handOverLater(state: Connection, socket: Socket): void {
+  if (state.handOver) setImmediate(() => handOverConnection(state, socket))
+}
+
+/**
+ * Move an idle keep-alive connection to the successor rather than close it: closing races a
+ * client that is sending its next request on it (the server advertised it would keep it open),
+ * which would see a reset. Reading stops first; bytes that arrive later wait in the kernel and
+ * go with the descriptor. Once the handle is on its way this process lets go of its copy, which
+ * does not end the connection.
+ */
+function handOverConnection(state: Connection, socket: Socket): void {
+  const tracked = state.sockets.get(socket)
+  if (!tracked?.movable || !canHandOver(tracked, socket.bytesRead)) return
+  // Ending already (a response said `Connection: close`): its client knows; nothing to move.
+  if (socket.destroyed || socket.writableEnded || socket.writableLength > 0) return
+  const handle = (socket as unknown as { _handle?: NativeHandle | null })._handle
+  if (typeof handle?.readStop !== 'function') return
+  handle.readStop()
+  state.sockets.delete(socket)
+  state.send(
+    { relup: 'connection', port: tracked.port },
+    (error) => {
+      if (!error) state.handedOver++
+      socket.destroy()
+    },
+    handle,
+  )
+}
+
+/** A connection handed over by the predecessor: served by this process's server for that port. */
+function adopt(state: Connection, port: number, handle: NativeHandle | undefined): void {
+  if (!handle) return
+  const servers = [...state.ports]
+  const server =
+    servers.find(([, listening]) => listening === port)?.[0] ??
+    (servers.length === 1 ? servers[0]?.[0] : undefined)
+  // Closed already when this process is draining too: it serves the connection, or hands it on.
+  if (!server) {
+    handle.close()
+    return
+  }
+  const socket = new NetSocket({
+    handle,
+    readable: true,
+    writable: true,
+    allowHalfOpen: (server as { allowHalfOpen?: boolean }).allowHalfOpen ?? false,
+  } as ConstructorParameters<typeof NetSocket>[0])
+  state.adopted.add(socket)
+  socket.once('close', () => {
+    state.adopted.delete(socket)
+    if (state.adopted.size === 0) state.adoptedGone?.()
+  })
+  // What net does for a connection it accepts; http documents emitting it to inject one.
+  server.emit('connection', socket)
 }
 
 async function drain(state: Connection, event: DrainEvent): Promise<void> {
@@ -236,16 +337,24 @@ async function drain(state: Connection, event: DrainEvent): Promise<void> {
   const closed = [...state.servers].map(
     (server) => new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve())),
   )
-  // Responses already under way end their connection when they finish.
+  // Responses already under way end their connection when they finish. One whose headers went
+  // out before the drain keeps it: it moves to the successor once the response ends, or, when
+  // there is none to take it, is ended then.
   for (const response of state.responses) {
     if (!response.headersSent) response.setHeader('connection', 'close')
-    else state.closeAfter.add(response)
+    else if (!state.handOver) state.closeAfter.add(response)
   }
+  if (state.handOver) for (const socket of [...state.sockets.keys()]) handOverConnection(state, socket)
   const sweeper = setInterval(() => sweepIdle(state.sockets, Date.now(), IDLE_GRACE_MS), SWEEP_EVERY_MS)
   await Promise.allSettled([...state.drainListeners].map(async (listener) => listener(event)))
   // The state is read once no request can change it any more (every connection gone), or just
   // before the supervisor's deadline when one never ends: a late handoff beats none.
-  const allClosed = Promise.all(closed)
+  // Adopted ones too, also those the predecessor hands over while this process drains.
+  const adopted = new Promise<void>((resolve) => {
+    state.adoptedGone = resolve
+    if (state.adopted.size === 0) resolve()
+  })
+  const allClosed = Promise.all([...closed, adopted])
   let timer: NodeJS.Timeout | undefined
   await Promise.race([
     allClosed,
@@ -258,7 +367,7 @@ async function drain(state: Connection, event: DrainEvent): Promise<void> {
   await allClosed
   clearInterval(sweeper)
   // Timers and pools of the app would keep it alive: the drain is the end of this process.
-  if (process.connected) state.send({ relup: 'drained' }, () => process.exit(0))
+  if (process.connected) state.send({ relup: 'drained', handedOver: state.handedOver }, () => process.exit(0))
   else process.exit(0)
 }
 

@@ -44,6 +44,13 @@ export interface AppProcessOptions {
   stdio: 'inherit' | 'ignore'
   onHandoff(data: PlainData): void
   onUnhealthy(reason: string): void
+  /** An idle connection this process handed over while draining, for its successor. */
+  onConnection(port: number, handle: ConnectionHandle): void
+}
+
+/** A connected socket's native handle, as it crosses the IPC channel (closed once passed on). */
+export interface ConnectionHandle {
+  close(): void
 }
 
 export class AppProcess {
@@ -54,6 +61,10 @@ export class AppProcess {
   usesHelper = false
   /** Set when the supervisor asked it to go: its exit is expected. */
   leaving = false
+  /** It said it adopts the idle connections of the process it replaces (a current helper does). */
+  adopts = false
+  /** How many connections it handed to its successor while draining (from its `drained` message). */
+  handedOver = 0
   readonly exited: Promise<ProcessExit>
   private readonly child: ChildProcess
   private readonly sockets: readonly OwnedSocket[]
@@ -91,7 +102,7 @@ export class AppProcess {
         if (this.child.pid === undefined) done({ code: error.code === 'ENOENT' ? 127 : 126, signal: null })
       })
     })
-    this.child.on('message', (message: unknown) => {
+    this.child.on('message', (message: unknown, handle: unknown) => {
       if (!isRelupMessage<AppMessage>(message)) return
       this.usesHelper = true
       switch (message.relup) {
@@ -100,14 +111,20 @@ export class AppProcess {
         case 'ready':
           if (this.readyAt !== null) return
           this.readyAt = Date.now()
+          this.adopts = message.adopts === true
           for (const listener of this.readyListeners) listener()
           return
         case 'handoff':
           return options.onHandoff(message.data)
         case 'unhealthy':
           return options.onUnhealthy(String(message.reason))
-        case 'handoff-failed':
+        case 'connection':
+          if (isHandle(handle)) options.onConnection(message.port, handle)
+          return
         case 'drained':
+          this.handedOver = typeof message.handedOver === 'number' ? message.handedOver : 0
+          return
+        case 'handoff-failed':
           return
       }
     })
@@ -153,13 +170,33 @@ export class AppProcess {
   }
 
   /**
+   * Pass a connection handed over by the predecessor on to this process. The supervisor's copy of
+   * the descriptor is closed once it is written to the channel (or at once when this process is
+   * gone): the connection lives on in this process alone, and ends when it closes it.
+   */
+  adopt(port: number, handle: ConnectionHandle): void {
+    if (!this.running || !this.child.connected) {
+      handle.close()
+      return
+    }
+    this.child.send({ relup: 'connection', port } satisfies SupervisorMessage, handle as never, {}, () =>
+      handle.close(),
+    )
+  }
+
+  /**
    * Ask the process to drain and exit; kill it at `timeout`. A process that never spoke relup's
    * protocol gets SIGTERM instead. Resolves with whether it had to be killed.
    */
-  async stop(reason: DrainReason, timeout: number): Promise<{ killed: boolean; exit: ProcessExit }> {
+  async stop(
+    reason: DrainReason,
+    timeout: number,
+    successor?: AppProcess,
+  ): Promise<{ killed: boolean; exit: ProcessExit }> {
     this.leaving = true
     if (!this.running) return { killed: false, exit: await this.exited }
-    if (this.usesHelper) this.send({ relup: 'drain', reason, deadline: Date.now() + timeout })
+    const handOver = successor?.adopts === true
+    if (this.usesHelper) this.send({ relup: 'drain', reason, deadline: Date.now() + timeout, handOver })
     else this.signal('SIGTERM')
     let killed = false
     const timer = setTimeout(() => {
@@ -184,4 +221,10 @@ export class AppProcess {
     }
     this.send({ relup: 'socket', id, port, actualPort: socket.actualPort }, socket.handle)
   }
+}
+
+function isHandle(value: unknown): value is ConnectionHandle {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as ConnectionHandle).close === 'function'
+  )
 }

@@ -28,7 +28,8 @@ export type SupervisorEvent =
   | { type: 'handoff'; from: number; to: number; bytes: number }
   /** A process said it cannot serve (`unhealthy()` from @relup/supervisor/app). */
   | { type: 'unhealthy'; release: string; pid: number; reason: string }
-  | { type: 'drained'; release: string; pid: number; ms: number; killed: boolean }
+  /** `handedOver`: idle keep-alive connections it passed to its successor instead of closing them. */
+  | { type: 'drained'; release: string; pid: number; ms: number; killed: boolean; handedOver: number }
   | { type: 'cutover'; result: CutoverResult }
   | { type: 'stopping'; reason: string }
   | { type: 'stopped' }
@@ -50,5 +51,7 @@ export type CutoverResult =
       drainMs: number
       /** The old process did not exit by the drain timeout and was killed. */
       killedOld: boolean
+      /** Idle keep-alive connections the old process handed to the new one (kept open, never reset). */
+      handedOver: number
     }
   | { status: 'failed'; release: string; error: RelupError; previous: ProcessInfo | null }

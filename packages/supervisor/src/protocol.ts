@@ -23,14 +23,22 @@ export type PlainData = null | boolean | number | string | PlainData[] | { [key:
 export type AppMessage =
   /** Asks for the listening socket the supervisor owns for `port`. */
   | { relup: 'listen'; id: number; port: number }
-  /** Listening, startup replay done: ready to take traffic. */
-  | { relup: 'ready' }
+  /**
+   * Listening, startup replay done: ready to take traffic. `adopts`: this process takes the idle
+   * keep-alive connections its predecessor hands over (an older helper leaves it out).
+   */
+  | { relup: 'ready'; adopts?: boolean }
+  /**
+   * With the handle of an idle keep-alive connection (no request under way, nothing unread): the
+   * drain hands it to the successor instead of closing it. `port` is the port it was accepted on, as configured.
+   */
+  | { relup: 'connection'; port: number }
   /** The state an old process hands to its successor, sent once its connections are gone (or near the deadline). */
   | { relup: 'handoff'; data: PlainData }
   /** The handoff could not be produced; the successor starts without it. */
   | { relup: 'handoff-failed'; error: string }
-  /** Every server closed and every drain listener done: about to exit. */
-  | { relup: 'drained' }
+  /** Every server closed and every drain listener done: about to exit. `handedOver`: connections moved to the successor. */
+  | { relup: 'drained'; handedOver?: number }
   /** The app found itself unable to serve (its own health check): during a probation, the machine goes back. */
   | { relup: 'unhealthy'; reason: string }
 
@@ -38,8 +46,13 @@ export type AppMessage =
 export type SupervisorMessage =
   | { relup: 'socket'; id: number; port: number; actualPort: number }
   | { relup: 'no-socket'; id: number; port: number; available: number[] }
-  /** Stop accepting, finish in-flight requests, tell long-lived clients to reconnect, exit. */
-  | { relup: 'drain'; reason: DrainReason; deadline: number }
+  /**
+   * Stop accepting, finish in-flight requests, tell long-lived clients to reconnect, exit.
+   * `handOver`: the successor adopts idle keep-alive connections, so hand them over (`connection`) rather than close them.
+   */
+  | { relup: 'drain'; reason: DrainReason; deadline: number; handOver?: boolean }
+  /** With the handle of a connection the predecessor handed over: serve it on the server for `port`. */
+  | { relup: 'connection'; port: number }
   /** The state the predecessor handed over. */
   | { relup: 'handoff'; data: PlainData; from: { pid: number; release: string } }
 
@@ -56,6 +69,7 @@ const KINDS = new Set([
   'socket',
   'no-socket',
   'drain',
+  'connection',
 ])
 
 export function isRelupMessage<T extends { relup: string }>(message: unknown): message is T {

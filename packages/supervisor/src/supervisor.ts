@@ -173,9 +173,16 @@ class ProcessSupervisor implements Supervisor {
       if (old?.running) {
         this.successors.set(old, next)
         const began = Date.now()
-        killedOld = (await old.stop('cutover', this.drainTimeout)).killed
+        killedOld = (await old.stop('cutover', this.drainTimeout, next)).killed
         drainMs = Date.now() - began
-        this.emit({ type: 'drained', release: old.release.id, pid: old.pid, ms: drainMs, killed: killedOld })
+        this.emit({
+          type: 'drained',
+          release: old.release.id,
+          pid: old.pid,
+          ms: drainMs,
+          killed: killedOld,
+          handedOver: old.handedOver,
+        })
       }
       return this.report({
         status: 'completed',
@@ -185,6 +192,7 @@ class ProcessSupervisor implements Supervisor {
         readyMs: (next.readyAt ?? Date.now()) - next.startedAt,
         drainMs,
         killedOld,
+        handedOver: old?.handedOver ?? 0,
       })
     } finally {
       this.cutting = null
@@ -221,6 +229,12 @@ class ProcessSupervisor implements Supervisor {
       stdio: this.options.stdio ?? 'inherit',
       onHandoff: (data) => this.handOff(proc, data),
       onUnhealthy: (reason) => this.emit({ type: 'unhealthy', release: release.id, pid: proc.pid, reason }),
+      // An idle keep-alive connection of a draining process goes on to the process that replaced it.
+      onConnection: (port, handle) => {
+        const to = this.successors.get(proc)
+        if (to?.running) to.adopt(port, handle)
+        else handle.close()
+      },
     })
     this.live.add(proc)
     this.emit({ type: 'spawned', release: release.id, pid: proc.pid })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { sweepIdle, type TrackedConnection } from '../src/idleSweep.js'
+import { canHandOver, type SweptConnection, sweepIdle } from '../src/idleSweep.js'
 
 /** A socket as the sweep sees it: the bytes read so far, and whether it was closed. */
 function socket(bytesRead = 100) {
@@ -17,7 +17,7 @@ const GRACE = 500
 describe('the idle sweep of a drain', () => {
   it('closes a connection idle past the grace at the second look, not the first', () => {
     const idle = socket()
-    const connections = new Map<ReturnType<typeof socket>, TrackedConnection>([
+    const connections = new Map<ReturnType<typeof socket>, SweptConnection>([
       [idle, { busy: 0, idleSince: 0 }],
     ])
     sweepIdle(connections, 600, GRACE)
@@ -29,7 +29,7 @@ describe('the idle sweep of a drain', () => {
 
   it('keeps a connection whose next request arrived between the two looks', () => {
     const reused = socket()
-    const tracked: TrackedConnection = { busy: 0, idleSince: 0 }
+    const tracked: SweptConnection = { busy: 0, idleSince: 0 }
     const connections = new Map([[reused, tracked]])
     sweepIdle(connections, 600, GRACE)
     reused.bytesRead += 80 // the event loop read the request's first bytes (its headers are not complete)
@@ -44,7 +44,7 @@ describe('the idle sweep of a drain', () => {
   it('never closes a busy connection or one idle for less than the grace', () => {
     const busy = socket()
     const fresh = socket()
-    const connections = new Map<ReturnType<typeof socket>, TrackedConnection>([
+    const connections = new Map<ReturnType<typeof socket>, SweptConnection>([
       [busy, { busy: 1, idleSince: 0 }],
       [fresh, { busy: 0, idleSince: 400 }],
     ])
@@ -54,5 +54,19 @@ describe('the idle sweep of a drain', () => {
     sweepIdle(connections, 900, GRACE) // fresh has been idle for 500 ms: marked now
     sweepIdle(connections, 1000, GRACE)
     expect(fresh.destroyed).toBe(true)
+  })
+})
+
+describe('which connections a cutover hands over', () => {
+  it('an idle one with nothing read since its last response moves, whatever waits unread in the kernel', () => {
+    expect(canHandOver({ busy: 0, bytesAtIdle: 120 }, 120)).toBe(true)
+    // A connection that never sent a request: nothing read at all.
+    expect(canHandOver({ busy: 0, bytesAtIdle: 0 }, 0)).toBe(true)
+  })
+
+  it('one with a request under way, or the start of the next one read, stays (it is answered with Connection: close)', () => {
+    expect(canHandOver({ busy: 1, bytesAtIdle: 120 }, 120)).toBe(false)
+    // The parser holds the first bytes of the next request: moving would lose them.
+    expect(canHandOver({ busy: 0, bytesAtIdle: 120 }, 160)).toBe(false)
   })
 })

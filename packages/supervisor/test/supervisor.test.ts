@@ -17,6 +17,7 @@ import {
   supervise,
   until,
 } from './helpers.js'
+import { rawConnection } from './rawHttp.js'
 
 afterEach(stopAll)
 
@@ -83,6 +84,50 @@ describe('runSupervisor', () => {
     await ended // a clean end of the stream, not a reset (a reset rejects)
     expect(text).toContain('event: reconnect')
     expect(result.status).toBe('completed')
+  })
+
+  it('hands an idle keep-alive connection to the new process: the next request on it is answered there, never reset', async () => {
+    const { supervisor, origin } = await supervise(release('v1'))
+    const connection = await rawConnection(origin)
+    const before = JSON.parse((await connection.request('/')).body)
+    expect(before.version).toBe('v1')
+    // The client keeps the connection (the server said keep-alive) while the process is replaced.
+    const result = await supervisor.cutover(release('v2'))
+    expect(alive(before.pid)).toBe(false)
+    const after = await connection.request('/inc', 'POST')
+    expect(after.status).toBe(200)
+    expect(JSON.parse(after.body)).toMatchObject({ version: 'v2', pid: supervisor.current!.pid })
+    expect(result).toMatchObject({ status: 'completed', handedOver: 1 })
+    // And it stays an ordinary connection of the new process, through the next cutover too.
+    await supervisor.cutover(release('v3'))
+    expect(JSON.parse((await connection.request('/')).body)).toMatchObject({ version: 'v3', counter: 1 })
+    connection.close()
+  })
+
+  it('a stream under way when the drain began keeps its connection, which moves on once the stream ends', async () => {
+    const { supervisor, origin } = await supervise(release('v1'))
+    const connection = await rawConnection(origin)
+    connection.send('/events')
+    await connection.received('event: hello')
+    const cutover = supervisor.cutover(release('v2'))
+    // The old process ends the stream in onDrain; the client reconnects on the same connection.
+    const stream = await connection.response()
+    expect(stream.body).toContain('event: reconnect')
+    expect(stream.headers.connection).not.toBe('close')
+    const next = await connection.request('/')
+    expect(JSON.parse(next.body).version).toBe('v2')
+    expect(await cutover).toMatchObject({ status: 'completed', handedOver: 1 })
+    connection.close()
+  })
+
+  it('closes idle connections instead when the new process cannot take them (a helper from before hand-over)', async () => {
+    const { supervisor, origin } = await supervise(release('v1'))
+    const connection = await rawConnection(origin)
+    await connection.request('/')
+    const result = await supervisor.cutover(release('v2', { APP_MODE: 'no-adopt' }))
+    expect(result).toMatchObject({ status: 'completed', handedOver: 0 })
+    await connection.closed
+    expect((await get(origin)).version).toBe('v2')
   })
 
   it('keeps the old process serving when the new one crashes at startup, and does not restart it', async () => {

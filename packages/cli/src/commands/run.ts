@@ -129,7 +129,7 @@ function describe(event: SupervisorEvent): string | null {
     case 'fallback':
       return `${event.reason}: back to ${event.to}`
     case 'drained':
-      return `${event.release} (pid ${event.pid}) ${event.killed ? 'killed at the drain timeout' : 'drained'} after ${event.ms} ms`
+      return `${event.release} (pid ${event.pid}) ${event.killed ? 'killed at the drain timeout' : 'drained'} after ${event.ms} ms${event.handedOver > 0 ? `, ${event.handedOver} idle connection${event.handedOver === 1 ? '' : 's'} handed to the new process` : ''}`
     case 'cutover':
       return event.result.status === 'completed'
         ? `cut over to ${event.result.release} (pid ${event.result.pid})`
