@@ -232,9 +232,11 @@ function connect(): Connection | null {
 function track(state: Connection, server: Server, port: number): void {
   state.servers.add(server)
   state.ports.set(server, port)
-  // A TLS session lives in this process: its connections cannot move to another one.
-  const movable = !(server instanceof TlsServer)
-  server.on('connection', (socket: Socket) => {
+  // A TLS server's requests arrive on the TLS socket, once its handshake is done (net's socket
+  // below it never sees one). Its session lives in this process: it cannot move to another one.
+  const tls = server instanceof TlsServer
+  const movable = !tls
+  server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
     state.sockets.set(socket, {
       busy: 0,
       idleSince: Date.now(),

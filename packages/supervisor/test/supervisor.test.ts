@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
-import { request } from 'undici'
+import { readFileSync } from 'node:fs'
+import { Agent, request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ChildNotReadyError, ListenError } from '../src/index.js'
 import { runSupervisor } from '../src/supervisor.js'
@@ -205,6 +206,21 @@ describe('runSupervisor', () => {
     const result = await supervisor.cutover(release('v2'))
     expect(await slow).toMatchObject({ version: 'v1', slow: 600 })
     expect(result).toMatchObject({ status: 'completed', killedOld: false })
+  })
+
+  it('finishes a slow in-flight HTTPS request too: a TLS server’s connections are followed past the handshake', async () => {
+    const { supervisor, origin } = await supervise(release('v1', { APP_TLS: '1' }))
+    const secure = origin.replace('http:', 'https:')
+    const tls = new Agent({
+      connect: { ca: readFileSync(new URL('./fixtures/tls/cert.pem', import.meta.url)) },
+    })
+    const slow = request(`${secure}/slow?ms=1500`, { dispatcher: tls }).then((r) => r.body.json())
+    await sleep(100)
+    const result = await supervisor.cutover(release('v2', { APP_TLS: '1' }))
+    // Idle for longer than the drain's grace, but busy: it is not the drain's to close.
+    expect(await slow).toMatchObject({ version: 'v1', slow: 1500 })
+    expect(result).toMatchObject({ status: 'completed', killedOld: false, handedOver: 0 })
+    await tls.close()
   })
 
   it('restarts a crashed process, and connections made meanwhile wait in the accept queue', async () => {
