@@ -363,7 +363,14 @@ describe('relup run --app and relup publish --cold, as for hot upgrades', () => 
       ...['--rollout', '1,100%', '--health-window', '60s', '--no-wait'],
     ])
     expect((await good.exited).code).toBe(0)
-    await until(async () => (await answer(origin)).version === '4.0.0', 'the candidate serving', 10_000)
+    const candidate = await until(
+      async () => {
+        const now = await answer(origin)
+        return now.version === '4.0.0' && now
+      },
+      'the candidate serving',
+      10_000,
+    )
     const during = spawnRelup(['status', ...flags])
     await during.exited
     expect(during.stdout()).toMatch(
@@ -371,15 +378,17 @@ describe('relup run --app and relup publish --cold, as for hot upgrades', () => 
     )
     const abort = spawnRelup(['rollout', 'abort', '--cold', ...flags])
     expect((await abort.exited).code).toBe(0)
+    // The stable release serves as soon as it is ready; the candidate's counter reaches it once
+    // the candidate's drain is done (a connection handed over waits for it, a new one need not).
     const back = await until(
       async () => {
         const now = await answer(origin)
-        return now.version === '2.0.0' && now
+        return now.version === '2.0.0' && now.counter === counted && now
       },
-      'the stable release serving again',
+      'the stable release serving again, with the counter handed over',
       10_000,
     )
-    expect(back.counter).toBe(counted)
+    expect(back.pid).not.toBe(candidate.pid)
     run.child.kill('SIGTERM')
     expect((await run.exited).code).toBe(0)
   }, 60_000)

@@ -30,6 +30,8 @@ import {
  */
 const IDLE_GRACE_MS = 500
 const SWEEP_EVERY_MS = 100
+/** A connection handed over waits at most this long for the predecessor's state before it is served. */
+const HOLD_FOR_HANDOFF_MS = 250
 /** With a connection that never ends, the handoff goes this long before the supervisor's kill. */
 const HANDOFF_MARGIN_MS = 250
 
@@ -148,6 +150,10 @@ interface Connection {
   /** Connections the predecessor handed over: net does not count them, so the drain waits for them itself. */
   adopted: Set<Socket>
   adoptedGone: (() => void) | null
+  /** Connections handed over before the predecessor's state: served once it arrives (or at the hold's end). */
+  held: (() => void)[]
+  holdTimer: NodeJS.Timeout | null
+  holdOver: boolean
   responses: Set<ServerResponse>
   /** Responses under way when the drain began, with their headers sent: their connection ends with them. */
   closeAfter: WeakSet<ServerResponse>
@@ -187,6 +193,9 @@ function connect(): Connection | null {
     sockets: new Map(),
     adopted: new Set(),
     adoptedGone: null,
+    held: [],
+    holdTimer: null,
+    holdOver: false,
     responses: new Set(),
     closeAfter: new WeakSet(),
     drainListeners: new Set(),
@@ -213,12 +222,13 @@ function connect(): Connection | null {
         void drain(state, { reason: message.reason, deadline: message.deadline })
         return
       case 'connection':
-        adopt(state, message.port, handle as NativeHandle | undefined)
+        adopt(state, message.port, handle as NativeHandle | undefined, message.handoff === true)
         return
       case 'handoff':
         if (state.received) return
         state.received = { data: message.data, from: message.from }
         for (const listener of state.handoffListeners) listener(message.data, message.from)
+        releaseHeld(state)
         return
     }
   })
@@ -295,7 +305,7 @@ function handOverConnection(state: Connection, socket: Socket): void {
   handle.readStop()
   state.sockets.delete(socket)
   state.send(
-    { relup: 'connection', port: tracked.port },
+    { relup: 'connection', port: tracked.port, handoff: state.provider !== null },
     (error) => {
       if (!error) state.handedOver++
       socket.destroy()
@@ -304,8 +314,13 @@ function handOverConnection(state: Connection, socket: Socket): void {
   )
 }
 
-/** A connection handed over by the predecessor: served by this process's server for that port. */
-function adopt(state: Connection, port: number, handle: NativeHandle | undefined): void {
+/**
+ * A connection handed over by the predecessor: served by this process's server for that port.
+ * When the predecessor's state is still to come, the connection waits for it (at most
+ * HOLD_FOR_HANDOFF_MS; what its client sends meanwhile waits in the kernel): a client's next
+ * request on it then sees what its previous one did on the old process.
+ */
+function adopt(state: Connection, port: number, handle: NativeHandle | undefined, handoff: boolean): void {
   if (!handle) return
   const servers = [...state.ports]
   const server =
@@ -316,6 +331,25 @@ function adopt(state: Connection, port: number, handle: NativeHandle | undefined
     handle.close()
     return
   }
+  const serve = () => serveAdopted(state, server, handle)
+  if (!handoff || state.received || state.holdOver) {
+    serve()
+    return
+  }
+  state.held.push(serve)
+  state.holdTimer ??= setTimeout(() => {
+    state.holdOver = true
+    releaseHeld(state)
+  }, HOLD_FOR_HANDOFF_MS)
+}
+
+function releaseHeld(state: Connection): void {
+  if (state.holdTimer) clearTimeout(state.holdTimer)
+  state.holdTimer = null
+  for (const serve of state.held.splice(0)) serve()
+}
+
+function serveAdopted(state: Connection, server: Server, handle: NativeHandle): void {
   const socket = new NetSocket({
     handle,
     readable: true,
@@ -334,6 +368,7 @@ function adopt(state: Connection, port: number, handle: NativeHandle | undefined
 async function drain(state: Connection, event: DrainEvent): Promise<void> {
   if (state.draining) return
   state.draining = true
+  releaseHeld(state)
   // net's close, not http's: since Node 19 http's also destroys every idle keep-alive connection
   // at once, racing a client that is sending its next request on it (it would see a reset).
   const closed = [...state.servers].map(

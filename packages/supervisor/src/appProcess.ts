@@ -45,7 +45,7 @@ export interface AppProcessOptions {
   onHandoff(data: PlainData): void
   onUnhealthy(reason: string): void
   /** An idle connection this process handed over while draining, for its successor. */
-  onConnection(port: number, handle: ConnectionHandle): void
+  onConnection(port: number, handle: ConnectionHandle, handoff: boolean): void
 }
 
 /** A connected socket's native handle, as it crosses the IPC channel (closed once passed on). */
@@ -119,7 +119,7 @@ export class AppProcess {
         case 'unhealthy':
           return options.onUnhealthy(String(message.reason))
         case 'connection':
-          if (isHandle(handle)) options.onConnection(message.port, handle)
+          if (isHandle(handle)) options.onConnection(message.port, handle, message.handoff === true)
           return
         case 'drained':
           this.handedOver = typeof message.handedOver === 'number' ? message.handedOver : 0
@@ -174,13 +174,16 @@ export class AppProcess {
    * the descriptor is closed once it is written to the channel (or at once when this process is
    * gone): the connection lives on in this process alone, and ends when it closes it.
    */
-  adopt(port: number, handle: ConnectionHandle): void {
+  adopt(port: number, handle: ConnectionHandle, handoff: boolean): void {
     if (!this.running || !this.child.connected) {
       handle.close()
       return
     }
-    this.child.send({ relup: 'connection', port } satisfies SupervisorMessage, handle as never, {}, () =>
-      handle.close(),
+    this.child.send(
+      { relup: 'connection', port, handoff } satisfies SupervisorMessage,
+      handle as never,
+      {},
+      () => handle.close(),
     )
   }
 

@@ -31,8 +31,9 @@ export type AppMessage =
   /**
    * With the handle of an idle keep-alive connection (no request under way, nothing unread): the
    * drain hands it to the successor instead of closing it. `port` is the port it was accepted on, as configured.
+   * `handoff`: this process has a `handOff` state to send once its drain is done.
    */
-  | { relup: 'connection'; port: number }
+  | { relup: 'connection'; port: number; handoff?: boolean }
   /** The state an old process hands to its successor, sent once its connections are gone (or near the deadline). */
   | { relup: 'handoff'; data: PlainData }
   /** The handoff could not be produced; the successor starts without it. */
@@ -51,8 +52,11 @@ export type SupervisorMessage =
    * `handOver`: the successor adopts idle keep-alive connections, so hand them over (`connection`) rather than close them.
    */
   | { relup: 'drain'; reason: DrainReason; deadline: number; handOver?: boolean }
-  /** With the handle of a connection the predecessor handed over: serve it on the server for `port`. */
-  | { relup: 'connection'; port: number }
+  /**
+   * With the handle of a connection the predecessor handed over: serve it on the server for `port`
+   * (`handoff`: once the predecessor's state has arrived, or shortly after).
+   */
+  | { relup: 'connection'; port: number; handoff?: boolean }
   /** The state the predecessor handed over. */
   | { relup: 'handoff'; data: PlainData; from: { pid: number; release: string } }
 

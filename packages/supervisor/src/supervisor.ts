@@ -230,9 +230,9 @@ class ProcessSupervisor implements Supervisor {
       onHandoff: (data) => this.handOff(proc, data),
       onUnhealthy: (reason) => this.emit({ type: 'unhealthy', release: release.id, pid: proc.pid, reason }),
       // An idle keep-alive connection of a draining process goes on to the process that replaced it.
-      onConnection: (port, handle) => {
+      onConnection: (port, handle, handoff) => {
         const to = this.successors.get(proc)
-        if (to?.running) to.adopt(port, handle)
+        if (to?.running) to.adopt(port, handle, handoff)
         else handle.close()
       },
     })

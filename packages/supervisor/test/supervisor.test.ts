@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ChildNotReadyError, ListenError } from '../src/index.js'
@@ -103,6 +106,24 @@ describe('runSupervisor', () => {
     await supervisor.cutover(release('v3'))
     expect(JSON.parse((await connection.request('/')).body)).toMatchObject({ version: 'v3', counter: 1 })
     connection.close()
+  })
+
+  it('a connection handed over waits for the old process’s state: the next request on it sees what the last one did', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'relup-gate-'))
+    const gate = join(dir, 'gate')
+    const { supervisor, origin } = await supervise(release('v1', { APP_HANDOFF_GATE: gate }))
+    const connection = await rawConnection(origin)
+    expect(JSON.parse((await connection.request('/inc', 'POST')).body).counter).toBe(1)
+    const cutover = supervisor.cutover(release('v2'))
+    // Asked for its state: the old process has no connection left, so this one is with v2 now.
+    await until('the handoff asked for', () => existsSync(`${gate}.asked`))
+    connection.send('/')
+    await writeFile(gate, '')
+    const next = JSON.parse((await connection.response()).body)
+    expect(next).toMatchObject({ version: 'v2', counter: 1 })
+    expect(await cutover).toMatchObject({ status: 'completed', handedOver: 1 })
+    connection.close()
+    await rm(dir, { recursive: true, force: true })
   })
 
   it('a stream under way when the drain began keeps its connection, which moves on once the stream ends', async () => {
