@@ -10,10 +10,11 @@
  * connection is gone (or the supervisor kills it at its drain timeout).
  */
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http'
-import { Server as NetServer, Socket as NetSocket, type Server, type Socket } from 'node:net'
+import { Server as NetServer, type Server, type Socket } from 'node:net'
 import { Server as TlsServer } from 'node:tls'
 import { HandoffNotPlainError, NoSupervisedSocketError } from './errors.js'
-import { canHandOver, sweepIdle, type TrackedConnection } from './idleSweep.js'
+import { Adoptions, handOverConnection, type NativeHandle } from './handOver.js'
+import { sweepIdle, type TrackedConnection } from './idleSweep.js'
 import { assertPlain } from './plain.js'
 import {
   type AppMessage,
@@ -30,8 +31,6 @@ import {
  */
 const IDLE_GRACE_MS = 500
 const SWEEP_EVERY_MS = 100
-/** A connection handed over waits at most this long for the predecessor's state before it is served. */
-const HOLD_FOR_HANDOFF_MS = 250
 /** With a connection that never ends, the handoff goes this long before the supervisor's kill. */
 const HANDOFF_MARGIN_MS = 250
 
@@ -134,26 +133,15 @@ export function onHandoff(listener: (data: PlainData, from: Predecessor) => void
 
 // ---- the connection to the supervisor (one per process, made on first use) ---------------------
 
-/** A connected socket's native handle (net's `_handle`): what crosses to the successor. */
-interface NativeHandle {
-  readStop(): number
-  close(): void
-}
-
 interface Connection {
-  send(message: AppMessage, sent?: (error: Error | null) => void, handle?: NativeHandle): void
+  send(message: AppMessage, sent?: () => void, handle?: NativeHandle): void
   socketFor(port: number): Promise<unknown>
   servers: Set<Server>
   /** The supervisor's port each server listens on (as the app asked for it). */
   ports: Map<Server, number>
   sockets: Map<Socket, TrackedConnection>
-  /** Connections the predecessor handed over: net does not count them, so the drain waits for them itself. */
-  adopted: Set<Socket>
-  adoptedGone: (() => void) | null
-  /** Connections handed over before the predecessor's state: served once it arrives (or at the hold's end). */
-  held: (() => void)[]
-  holdTimer: NodeJS.Timeout | null
-  holdOver: boolean
+  /** Connections the predecessor handed over (handOver.ts). */
+  adopted: Adoptions
   responses: Set<ServerResponse>
   /** Responses under way when the drain began, with their headers sent: their connection ends with them. */
   closeAfter: WeakSet<ServerResponse>
@@ -164,7 +152,6 @@ interface Connection {
   draining: boolean
   /** Set by a cutover's drain when the successor adopts connections: idle ones move to it instead of closing. */
   handOver: boolean
-  handedOver: number
 }
 
 let connection: Connection | null | undefined
@@ -179,7 +166,7 @@ function connect(): Connection | null {
   let nextId = 1
   const state: Connection = {
     send(message, sent, handle) {
-      process.send?.(message, handle as never, {}, (error: Error | null) => sent?.(error))
+      process.send?.(message, handle as never, {}, () => sent?.())
     },
     socketFor(port) {
       const id = nextId++
@@ -191,11 +178,7 @@ function connect(): Connection | null {
     servers: new Set(),
     ports: new Map(),
     sockets: new Map(),
-    adopted: new Set(),
-    adoptedGone: null,
-    held: [],
-    holdTimer: null,
-    holdOver: false,
+    adopted: new Adoptions(),
     responses: new Set(),
     closeAfter: new WeakSet(),
     drainListeners: new Set(),
@@ -204,7 +187,6 @@ function connect(): Connection | null {
     received: null,
     draining: false,
     handOver: false,
-    handedOver: 0,
   }
   process.on('message', (message: unknown, handle: unknown) => {
     if (!isRelupMessage<SupervisorMessage>(message)) return
@@ -228,7 +210,7 @@ function connect(): Connection | null {
         if (state.received) return
         state.received = { data: message.data, from: message.from }
         for (const listener of state.handoffListeners) listener(message.data, message.from)
-        releaseHeld(state)
+        state.adopted.release()
         return
     }
   })
@@ -285,41 +267,17 @@ function track(state: Connection, server: Server, port: number): void {
 
 /** After the response's own bookkeeping (and whatever the event loop reads meanwhile). */
 function handOverLater(state: Connection, socket: Socket): void {
-  if (state.handOver) setImmediate(() => handOverConnection(state, socket))
+  if (state.handOver) setImmediate(() => moveOut(state, socket))
 }
 
-/**
- * Move an idle keep-alive connection to the successor rather than close it: closing races a
- * client that is sending its next request on it (the server advertised it would keep it open),
- * which would see a reset. Reading stops first; bytes that arrive later wait in the kernel and
- * go with the descriptor. Once the handle is on its way this process lets go of its copy, which
- * does not end the connection.
- */
-function handOverConnection(state: Connection, socket: Socket): void {
-  const tracked = state.sockets.get(socket)
-  if (!tracked?.movable || !canHandOver(tracked, socket.bytesRead)) return
-  // Ending already (a response said `Connection: close`): its client knows; nothing to move.
-  if (socket.destroyed || socket.writableEnded || socket.writableLength > 0) return
-  const handle = (socket as unknown as { _handle?: NativeHandle | null })._handle
-  if (typeof handle?.readStop !== 'function') return
-  handle.readStop()
-  state.sockets.delete(socket)
-  state.send(
-    { relup: 'connection', port: tracked.port, handoff: state.provider !== null },
-    (error) => {
-      if (!error) state.handedOver++
-      socket.destroy()
-    },
-    handle,
+/** Hand an idle connection to the successor (handOver.ts), saying whether this process's state follows. */
+function moveOut(state: Connection, socket: Socket): void {
+  handOverConnection(state.sockets, socket, (port, handle, sent) =>
+    state.send({ relup: 'connection', port, handoff: state.provider !== null }, sent, handle),
   )
 }
 
-/**
- * A connection handed over by the predecessor: served by this process's server for that port.
- * When the predecessor's state is still to come, the connection waits for it (at most
- * HOLD_FOR_HANDOFF_MS; what its client sends meanwhile waits in the kernel): a client's next
- * request on it then sees what its previous one did on the old process.
- */
+/** A connection handed over by the predecessor: served by this process's server for that port. */
 function adopt(state: Connection, port: number, handle: NativeHandle | undefined, handoff: boolean): void {
   if (!handle) return
   const servers = [...state.ports]
@@ -327,48 +285,14 @@ function adopt(state: Connection, port: number, handle: NativeHandle | undefined
     servers.find(([, listening]) => listening === port)?.[0] ??
     (servers.length === 1 ? servers[0]?.[0] : undefined)
   // Closed already when this process is draining too: it serves the connection, or hands it on.
-  if (!server) {
-    handle.close()
-    return
-  }
-  const serve = () => serveAdopted(state, server, handle)
-  if (!handoff || state.received || state.holdOver) {
-    serve()
-    return
-  }
-  state.held.push(serve)
-  state.holdTimer ??= setTimeout(() => {
-    state.holdOver = true
-    releaseHeld(state)
-  }, HOLD_FOR_HANDOFF_MS)
-}
-
-function releaseHeld(state: Connection): void {
-  if (state.holdTimer) clearTimeout(state.holdTimer)
-  state.holdTimer = null
-  for (const serve of state.held.splice(0)) serve()
-}
-
-function serveAdopted(state: Connection, server: Server, handle: NativeHandle): void {
-  const socket = new NetSocket({
-    handle,
-    readable: true,
-    writable: true,
-    allowHalfOpen: (server as { allowHalfOpen?: boolean }).allowHalfOpen ?? false,
-  } as ConstructorParameters<typeof NetSocket>[0])
-  state.adopted.add(socket)
-  socket.once('close', () => {
-    state.adopted.delete(socket)
-    if (state.adopted.size === 0) state.adoptedGone?.()
-  })
-  // What net does for a connection it accepts; http documents emitting it to inject one.
-  server.emit('connection', socket)
+  if (!server) handle.close()
+  else state.adopted.adopt(server, handle, handoff)
 }
 
 async function drain(state: Connection, event: DrainEvent): Promise<void> {
   if (state.draining) return
   state.draining = true
-  releaseHeld(state)
+  state.adopted.release()
   // net's close, not http's: since Node 19 http's also destroys every idle keep-alive connection
   // at once, racing a client that is sending its next request on it (it would see a reset).
   const closed = [...state.servers].map(
@@ -381,17 +305,12 @@ async function drain(state: Connection, event: DrainEvent): Promise<void> {
     if (!response.headersSent) response.setHeader('connection', 'close')
     else if (!state.handOver) state.closeAfter.add(response)
   }
-  if (state.handOver) for (const socket of [...state.sockets.keys()]) handOverConnection(state, socket)
+  if (state.handOver) for (const socket of [...state.sockets.keys()]) moveOut(state, socket)
   const sweeper = setInterval(() => sweepIdle(state.sockets, Date.now(), IDLE_GRACE_MS), SWEEP_EVERY_MS)
   await Promise.allSettled([...state.drainListeners].map(async (listener) => listener(event)))
   // The state is read once no request can change it any more (every connection gone), or just
   // before the supervisor's deadline when one never ends: a late handoff beats none.
-  // Adopted ones too, also those the predecessor hands over while this process drains.
-  const adopted = new Promise<void>((resolve) => {
-    state.adoptedGone = resolve
-    if (state.adopted.size === 0) resolve()
-  })
-  const allClosed = Promise.all([...closed, adopted])
+  const allClosed = Promise.all([...closed, state.adopted.whenGone()])
   let timer: NodeJS.Timeout | undefined
   await Promise.race([
     allClosed,
@@ -404,7 +323,7 @@ async function drain(state: Connection, event: DrainEvent): Promise<void> {
   await allClosed
   clearInterval(sweeper)
   // Timers and pools of the app would keep it alive: the drain is the end of this process.
-  if (process.connected) state.send({ relup: 'drained', handedOver: state.handedOver }, () => process.exit(0))
+  if (process.connected) state.send({ relup: 'drained' }, () => process.exit(0))
   else process.exit(0)
 }
 

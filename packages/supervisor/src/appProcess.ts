@@ -63,7 +63,7 @@ export class AppProcess {
   leaving = false
   /** It said it adopts the idle connections of the process it replaces (a current helper does). */
   adopts = false
-  /** How many connections it handed to its successor while draining (from its `drained` message). */
+  /** How many idle connections it handed to its successor while draining (counted as they pass). */
   handedOver = 0
   readonly exited: Promise<ProcessExit>
   private readonly child: ChildProcess
@@ -121,10 +121,8 @@ export class AppProcess {
         case 'connection':
           if (isHandle(handle)) options.onConnection(message.port, handle, message.handoff === true)
           return
-        case 'drained':
-          this.handedOver = typeof message.handedOver === 'number' ? message.handedOver : 0
-          return
         case 'handoff-failed':
+        case 'drained':
           return
       }
     })
@@ -163,10 +161,16 @@ export class AppProcess {
     })
   }
 
-  send(message: SupervisorMessage, handle?: OwnedSocket['handle']): void {
-    if (!this.running || !this.child.connected) return
+  /** False when the process is gone (nothing sent, `sent` not called). */
+  send(
+    message: SupervisorMessage,
+    handle?: OwnedSocket['handle'] | ConnectionHandle,
+    sent?: () => void,
+  ): boolean {
+    if (!this.running || !this.child.connected) return false
     // A process that exits meanwhile makes the send fail; its exit is handled where it is awaited.
-    this.child.send(message, handle as never, {}, () => {})
+    this.child.send(message, handle as never, {}, () => sent?.())
+    return true
   }
 
   /**
@@ -175,16 +179,7 @@ export class AppProcess {
    * gone): the connection lives on in this process alone, and ends when it closes it.
    */
   adopt(port: number, handle: ConnectionHandle, handoff: boolean): void {
-    if (!this.running || !this.child.connected) {
-      handle.close()
-      return
-    }
-    this.child.send(
-      { relup: 'connection', port, handoff } satisfies SupervisorMessage,
-      handle as never,
-      {},
-      () => handle.close(),
-    )
+    if (!this.send({ relup: 'connection', port, handoff }, handle, () => handle.close())) handle.close()
   }
 
   /**

@@ -38,8 +38,8 @@ export type AppMessage =
   | { relup: 'handoff'; data: PlainData }
   /** The handoff could not be produced; the successor starts without it. */
   | { relup: 'handoff-failed'; error: string }
-  /** Every server closed and every drain listener done: about to exit. `handedOver`: connections moved to the successor. */
-  | { relup: 'drained'; handedOver?: number }
+  /** Every server closed and every drain listener done: about to exit. */
+  | { relup: 'drained' }
   /** The app found itself unable to serve (its own health check): during a probation, the machine goes back. */
   | { relup: 'unhealthy'; reason: string }
 

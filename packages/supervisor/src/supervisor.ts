@@ -232,8 +232,9 @@ class ProcessSupervisor implements Supervisor {
       // An idle keep-alive connection of a draining process goes on to the process that replaced it.
       onConnection: (port, handle, handoff) => {
         const to = this.successors.get(proc)
-        if (to?.running) to.adopt(port, handle, handoff)
-        else handle.close()
+        if (!to?.running) return handle.close()
+        to.adopt(port, handle, handoff)
+        proc.handedOver++
       },
     })
     this.live.add(proc)
